@@ -1,0 +1,250 @@
+//! The CNN's layers as candle custom ops, with backward passes that match PyTorch exactly.
+//!
+//! candle 0.11's built-in layers get three gradients wrong or wasteful for our purposes: its
+//! max-pool backward splits a window's gradient wrongly, its ReLU passes gradient at exactly 0,
+//! and its conv backward always computes the input gradient. These ops fix all three:
+//! - [`conv2d`] computes, in its backward pass, only the gradients of the arguments that are
+//!   tracked (a frozen weight gets no gradient; a data batch gets none during training);
+//! - [`relu_max_pool2x2`] routes each window's gradient to its first maximum, if positive;
+//! - [`relu`] passes gradient only where the input is positive;
+//! - [`cross_entropy`] takes `u32` targets as a slice and returns `softmax - one_hot` exactly.
+
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Shape, Storage, Tensor, bail};
+
+use crate::kernels::{conv, pool};
+
+type CandleResult<T> = candle_core::Result<T>;
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> CandleResult<&'a [f32]> {
+    let data = storage.as_slice::<f32>()?;
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => bail!("{what}: expected a contiguous tensor"),
+    }
+}
+
+/// Runs `f` on the contiguous f32 data of `t` (made contiguous first if needed).
+fn with_data<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> CandleResult<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(cpu) => Ok(f(contiguous_f32(cpu, layout, "tensor")?)),
+        _ => bail!("the aisec CNN ops run on the CPU only"),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: &[usize]) -> CandleResult<Tensor> {
+    Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+/// A valid (no padding), stride-1 convolution with bias.
+///
+/// x: (batch, in_channels, h, w); weight: (out_channels, in_channels, k, k); bias:
+/// (out_channels). Returns (batch, out_channels, h - k + 1, w - k + 1). Same as
+/// `torch.nn.functional.conv2d(x, weight, bias)`.
+pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
+    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d)
+}
+
+struct Conv2d;
+
+fn conv_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvShape> {
+    match (x, w, b) {
+        (&[batch, in_channels, height, width], &[out_channels, w_in, k, k2], &[b_out])
+            if w_in == in_channels && k == k2 && b_out == out_channels && k >= 1 && k <= height && k <= width =>
+        {
+            Ok(conv::ConvShape { batch, in_channels, height, width, out_channels, kernel: k })
+        }
+        _ => bail!("conv2d: shapes x {x:?}, weight {w:?}, bias {b:?} do not fit (n,c,h,w), (o,c,k,k), (o)"),
+    }
+}
+
+impl CustomOp3 for Conv2d {
+    fn name(&self) -> &'static str {
+        "aisec-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CandleResult<(CpuStorage, Shape)> {
+        let s = conv_shape(l1.dims(), l2.dims(), l3.dims())?;
+        let (x, w, b) = (contiguous_f32(s1, l1, "x")?, contiguous_f32(s2, l2, "weight")?, contiguous_f32(s3, l3, "bias")?);
+        let mut out = vec![0.0; s.batch * s.output_len()];
+        conv::forward(x, w, b, &s, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width()))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad_out: &Tensor,
+    ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let s = conv_shape(x.dims(), weight.dims(), bias.dims())?;
+        let grad_x = if x.track_op() {
+            let mut dx = vec![0.0; s.batch * s.input_len()];
+            with_data(grad_out, |g| with_data(weight, |w| conv::backward_input(g, w, &s, &mut dx)))??;
+            Some(tensor(dx, x.dims())?)
+        } else {
+            None
+        };
+        let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
+            let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
+            with_data(x, |x| with_data(grad_out, |g| conv::backward_params(x, g, &s, &mut dw, &mut db)))??;
+            (Some(tensor(dw, weight.dims())?), Some(tensor(db, bias.dims())?))
+        } else {
+            (None, None)
+        };
+        Ok((grad_x, grad_w, grad_b))
+    }
+}
+
+/// `max_pool2d(relu(x), 2)`: x (batch, channels, h, w) with h and w even; returns
+/// (batch, channels, h / 2, w / 2). Gradient as in PyTorch (see the module docs).
+pub fn relu_max_pool2x2(x: &Tensor) -> CandleResult<Tensor> {
+    x.contiguous()?.apply_op1(ReluMaxPool)
+}
+
+struct ReluMaxPool;
+
+fn pool_dims(dims: &[usize]) -> CandleResult<(usize, usize, usize, usize)> {
+    match *dims {
+        [n, c, h, w] if h % 2 == 0 && w % 2 == 0 => Ok((n, c, h, w)),
+        _ => bail!("relu_max_pool2x2: shape {dims:?} is not (n, c, h, w) with even h and w"),
+    }
+}
+
+impl CustomOp1 for ReluMaxPool {
+    fn name(&self) -> &'static str {
+        "aisec-relu-maxpool2x2"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CandleResult<(CpuStorage, Shape)> {
+        let (n, c, h, w) = pool_dims(layout.dims())?;
+        let x = contiguous_f32(storage, layout, "x")?;
+        let mut out = vec![0.0; n * c * (h / 2) * (w / 2)];
+        pool::forward(x, h, w, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((n, c, h / 2, w / 2))))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
+        let (_, _, h, w) = pool_dims(x.dims())?;
+        let mut dx = vec![0.0; x.elem_count()];
+        with_data(x, |x| with_data(grad_out, |g| pool::backward(x, g, h, w, &mut dx)))??;
+        Ok(Some(tensor(dx, x.dims())?))
+    }
+}
+
+/// `relu(x)`, with gradient 0 where x <= 0 (as PyTorch).
+pub fn relu(x: &Tensor) -> CandleResult<Tensor> {
+    x.contiguous()?.apply_op1(Relu)
+}
+
+struct Relu;
+
+impl CustomOp1 for Relu {
+    fn name(&self) -> &'static str {
+        "aisec-relu"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CandleResult<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout, "x")?;
+        Ok((CpuStorage::F32(x.iter().map(|&v| pool::relu(v)).collect()), layout.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
+        let dx = with_data(x, |x| {
+            with_data(grad_out, |g| x.iter().zip(g).map(|(&x, &g)| if x > 0.0 { g } else { 0.0 }).collect::<Vec<f32>>())
+        })??;
+        Ok(Some(tensor(dx, x.dims())?))
+    }
+}
+
+/// How per-example losses are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduction {
+    /// The sum over the batch: each example's gradient is that of its own loss.
+    Sum,
+    /// The mean over the batch (PyTorch's default).
+    Mean,
+}
+
+/// Cross-entropy of `logits` (batch, classes) against `targets` (one class index per row), as a
+/// scalar. Same as `torch.nn.functional.cross_entropy(logits, targets, reduction=...)`.
+pub fn cross_entropy(logits: &Tensor, targets: &[u32], reduction: Reduction) -> CandleResult<Tensor> {
+    let (n, classes) = logits.dims2()?;
+    if targets.len() != n {
+        bail!("cross_entropy: {} targets for {n} rows of logits", targets.len());
+    }
+    if let Some(bad) = targets.iter().find(|&&t| t as usize >= classes) {
+        bail!("cross_entropy: target {bad} is out of range for {classes} classes");
+    }
+    logits.contiguous()?.apply_op1(CrossEntropy { targets: targets.to_vec(), reduction })
+}
+
+struct CrossEntropy {
+    targets: Vec<u32>,
+    reduction: Reduction,
+}
+
+impl CrossEntropy {
+    fn scale(&self) -> f32 {
+        match self.reduction {
+            Reduction::Sum => 1.0,
+            Reduction::Mean => 1.0 / self.targets.len().max(1) as f32,
+        }
+    }
+}
+
+/// Softmax of one row, computed stably.
+fn softmax_row(row: &[f32], out: &mut [f32]) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (v - max).exp();
+        sum += *o;
+    }
+    out.iter_mut().for_each(|o| *o /= sum);
+    max + sum.ln()
+}
+
+impl CustomOp1 for CrossEntropy {
+    fn name(&self) -> &'static str {
+        "aisec-cross-entropy"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CandleResult<(CpuStorage, Shape)> {
+        let logits = contiguous_f32(storage, layout, "logits")?;
+        let classes = layout.dims()[1];
+        let mut probs = vec![0.0; classes];
+        let total: f64 = logits
+            .chunks(classes)
+            .zip(&self.targets)
+            .map(|(row, &t)| f64::from(softmax_row(row, &mut probs) - row[t as usize]))
+            .sum();
+        Ok((CpuStorage::F32(vec![total as f32 * self.scale()]), Shape::from(())))
+    }
+
+    fn bwd(&self, logits: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
+        let classes = logits.dims()[1];
+        let g = grad_out.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0] * self.scale();
+        let dx = with_data(logits, |logits| {
+            let mut dx = vec![0.0; logits.len()];
+            for ((row, out), &t) in logits.chunks(classes).zip(dx.chunks_mut(classes)).zip(&self.targets) {
+                softmax_row(row, out);
+                out[t as usize] -= 1.0;
+                out.iter_mut().for_each(|v| *v *= g);
+            }
+            dx
+        })?;
+        Ok(Some(tensor(dx, logits.dims())?))
+    }
+}
