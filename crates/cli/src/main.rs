@@ -1,1 +1,42 @@
-fn main() {}
+//! The `aisec` binary: parses the command line and dispatches to the lab crates.
+//!
+//! Exit codes: 0 success, 1 a check or verification failed, 2 bad usage or bad input.
+
+mod cli;
+mod commands;
+mod style;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, when it did not fail with an error.
+pub enum Outcome {
+    /// Everything passed.
+    Success,
+    /// The command ran, and what it checked failed (exit code 1).
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage_error = e.use_stderr();
+            let _ = e.print();
+            return if usage_error {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match commands::run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            style::error(&format!("{e:#}"));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,14 @@
-//! placeholder
+//! The lab's own machinery, shared by the grader and the CLI: training presets and their
+//! recipes, the lab's reference attacks, hash manifests, terminal pictures and benchmarks.
+//! Exercises never depend on this crate; the SDK is theirs.
+
+pub mod adversary;
+pub mod bench;
+pub mod error;
+pub mod manifest;
+pub mod paths;
+pub mod presets;
+pub mod render;
+
+pub use error::{Error, Result};
+pub use paths::LabRoot;

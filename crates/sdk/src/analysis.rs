@@ -13,7 +13,10 @@ use crate::rng;
 /// A (n, d) f32 tensor as an ndarray matrix.
 pub fn to_array(t: &Tensor) -> Result<Array2<f32>> {
     let (n, d) = t.dims2()?;
-    let values = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = t
+        .to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     Array2::from_shape_vec((n, d), values).map_err(|e| Error::invalid("tensor", e.to_string()))
 }
 
@@ -36,11 +39,15 @@ impl Pca {
         if n < 2 || n_components == 0 || n_components > d {
             return Err(Error::invalid(
                 "pca",
-                format!("cannot fit {n_components} components to {n} rows of {d} features (need 2+ rows, 1..={d} components)"),
+                format!(
+                    "cannot fit {n_components} components to {n} rows of {d} features (need 2+ rows, 1..={d} components)"
+                ),
             ));
         }
         let data64 = data.mapv(f64::from);
-        let mean = data64.mean_axis(Axis(0)).ok_or_else(|| Error::invalid("pca", "no rows"))?;
+        let mean = data64
+            .mean_axis(Axis(0))
+            .ok_or_else(|| Error::invalid("pca", "no rows"))?;
         let centred = &data64 - &mean;
         let covariance = centred.t().dot(&centred) / (n - 1) as f64;
         let matrix = nalgebra::DMatrix::from_fn(d, d, |i, j| covariance[[i, j]]);
@@ -51,20 +58,35 @@ impl Pca {
         let mut explained_variance = Array1::zeros(n_components);
         for (row, &idx) in order.iter().take(n_components).enumerate() {
             let vector = eigen.eigenvectors.column(idx);
-            let pivot = vector.iter().copied().fold(0.0f64, |best, v| if v.abs() > best.abs() { v } else { best });
+            let pivot =
+                vector.iter().copied().fold(
+                    0.0f64,
+                    |best, v| if v.abs() > best.abs() { v } else { best },
+                );
             let sign = if pivot < 0.0 { -1.0 } else { 1.0 };
             for j in 0..d {
                 components[[row, j]] = (sign * vector[j]) as f32;
             }
             explained_variance[row] = eigen.eigenvalues[idx].max(0.0) as f32;
         }
-        Ok(Pca { mean: mean.mapv(|v| v as f32), components, explained_variance })
+        Ok(Pca {
+            mean: mean.mapv(|v| v as f32),
+            components,
+            explained_variance,
+        })
     }
 
     /// Projects rows (n, d) onto the components: (n, k).
     pub fn transform(&self, data: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         if data.ncols() != self.mean.len() {
-            return Err(Error::invalid("pca", format!("rows have {} features, the fit had {}", data.ncols(), self.mean.len())));
+            return Err(Error::invalid(
+                "pca",
+                format!(
+                    "rows have {} features, the fit had {}",
+                    data.ncols(),
+                    self.mean.len()
+                ),
+            ));
         }
         Ok((&data - &self.mean).dot(&self.components.t()))
     }
@@ -87,7 +109,10 @@ impl KMeans {
     pub fn fit(data: ArrayView2<'_, f32>, k: usize, n_init: usize, seed: u64) -> Result<KMeans> {
         let n = data.nrows();
         if k == 0 || k > n {
-            return Err(Error::invalid("kmeans", format!("cannot make {k} clusters from {n} rows")));
+            return Err(Error::invalid(
+                "kmeans",
+                format!("cannot make {k} clusters from {n} rows"),
+            ));
         }
         let mut rng = rng::rng(seed, "kmeans");
         let mut best: Option<KMeans> = None;
@@ -115,16 +140,23 @@ fn squared_distance(a: ndarray::ArrayView1<'_, f32>, b: ndarray::ArrayView1<'_, 
 fn plus_plus_init(data: ArrayView2<'_, f32>, k: usize, rng: &mut rng::Rng) -> Array2<f32> {
     let n = data.nrows();
     let mut centroids = Array2::zeros((k, data.ncols()));
-    centroids.row_mut(0).assign(&data.row(rng.random_range(0..n)));
-    let mut nearest: Vec<f64> = (0..n).map(|i| squared_distance(data.row(i), centroids.row(0))).collect();
+    centroids
+        .row_mut(0)
+        .assign(&data.row(rng.random_range(0..n)));
+    let mut nearest: Vec<f64> = (0..n)
+        .map(|i| squared_distance(data.row(i), centroids.row(0)))
+        .collect();
     for c in 1..k {
         let total: f64 = nearest.iter().sum();
         let pick = if total > 0.0 {
             let mut target = rng.random::<f64>() * total;
-            nearest.iter().position(|&d| {
-                target -= d;
-                target <= 0.0
-            }).unwrap_or(n - 1)
+            nearest
+                .iter()
+                .position(|&d| {
+                    target -= d;
+                    target <= 0.0
+                })
+                .unwrap_or(n - 1)
         } else {
             rng.random_range(0..n)
         };
@@ -157,17 +189,26 @@ fn lloyd(data: ArrayView2<'_, f32>, mut centroids: Array2<f32>, max_iter: usize)
         let mut counts = vec![0usize; k];
         for (i, &label) in labels.iter().enumerate() {
             counts[label] += 1;
-            sums.row_mut(label).zip_mut_with(&data.row(i), |s, &v| *s += f64::from(v));
+            sums.row_mut(label)
+                .zip_mut_with(&data.row(i), |s, &v| *s += f64::from(v));
         }
-        for c in 0..k {
-            if counts[c] > 0 {
-                let mean = sums.row(c).mapv(|s| (s / counts[c] as f64) as f32);
+        for (c, &count) in counts.iter().enumerate() {
+            if count > 0 {
+                let mean = sums.row(c).mapv(|s| (s / count as f64) as f32);
                 centroids.row_mut(c).assign(&mean);
             }
         }
     }
-    let inertia = labels.iter().enumerate().map(|(i, &l)| squared_distance(data.row(i), centroids.row(l))).sum();
-    KMeans { centroids, labels, inertia }
+    let inertia = labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| squared_distance(data.row(i), centroids.row(l)))
+        .sum();
+    KMeans {
+        centroids,
+        labels,
+        inertia,
+    }
 }
 
 /// The silhouette of each row: (b − a) / max(a, b), where a is the mean distance to the other
@@ -177,12 +218,18 @@ pub fn silhouette_samples(data: ArrayView2<'_, f32>, labels: &[usize]) -> Result
     let n = data.nrows();
     let k = labels.iter().max().map_or(0, |&m| m + 1);
     if labels.len() != n {
-        return Err(Error::invalid("silhouette", format!("{} labels for {n} rows", labels.len())));
+        return Err(Error::invalid(
+            "silhouette",
+            format!("{} labels for {n} rows", labels.len()),
+        ));
     }
     let mut sizes = vec![0usize; k];
     labels.iter().for_each(|&l| sizes[l] += 1);
     if sizes.iter().filter(|&&s| s > 0).count() < 2 {
-        return Err(Error::invalid("silhouette", "needs at least two non-empty clusters"));
+        return Err(Error::invalid(
+            "silhouette",
+            "needs at least two non-empty clusters",
+        ));
     }
     Ok((0..n)
         .map(|i| {
@@ -197,8 +244,15 @@ pub fn silhouette_samples(data: ArrayView2<'_, f32>, labels: &[usize]) -> Result
                 return 0.0;
             }
             let a = sums[own] / (sizes[own] - 1) as f64;
-            let b = (0..k).filter(|&c| c != own && sizes[c] > 0).map(|c| sums[c] / sizes[c] as f64).fold(f64::INFINITY, f64::min);
-            if a.max(b) == 0.0 { 0.0 } else { (b - a) / a.max(b) }
+            let b = (0..k)
+                .filter(|&c| c != own && sizes[c] > 0)
+                .map(|c| sums[c] / sizes[c] as f64)
+                .fold(f64::INFINITY, f64::min);
+            if a.max(b) == 0.0 {
+                0.0
+            } else {
+                (b - a) / a.max(b)
+            }
         })
         .collect())
 }
@@ -217,11 +271,20 @@ mod tests {
     /// Points on a line y = 2x (plus tiny noise off-line): the first component is (1, 2)/sqrt(5).
     #[test]
     fn pca_finds_the_known_direction() {
-        let data = array![[0.0f32, 0.0], [1.0, 2.01], [2.0, 3.99], [3.0, 6.0], [-1.0, -2.0]];
+        let data = array![
+            [0.0f32, 0.0],
+            [1.0, 2.01],
+            [2.0, 3.99],
+            [3.0, 6.0],
+            [-1.0, -2.0]
+        ];
         let pca = Pca::fit(data.view(), 1).unwrap();
         let c = pca.components.row(0);
         let want = [1.0 / 5f32.sqrt(), 2.0 / 5f32.sqrt()];
-        assert!((c[0] - want[0]).abs() < 1e-3 && (c[1] - want[1]).abs() < 1e-3, "{c:?}");
+        assert!(
+            (c[0] - want[0]).abs() < 1e-3 && (c[1] - want[1]).abs() < 1e-3,
+            "{c:?}"
+        );
         let projected = pca.transform(data.view()).unwrap();
         // Projections preserve distances along the line: |(3,6) - (0,0)| = 3 sqrt(5).
         assert!(((projected[[3, 0]] - projected[[0, 0]]) - 3.0 * 5f32.sqrt()).abs() < 1e-2);
@@ -250,7 +313,11 @@ mod tests {
         // Both halves get 15 far-left and 5 far-right rows: no structure, silhouette near 0.
         let arbitrary: Vec<usize> = (0..40).map(|i| (i / 2) % 2).collect();
         assert!(silhouette_score(data.view(), &arbitrary).unwrap().abs() < 0.1);
-        assert_eq!(KMeans::fit(data.view(), 2, 4, 1).unwrap().labels, km.labels, "same seed, same clusters");
+        assert_eq!(
+            KMeans::fit(data.view(), 2, 4, 1).unwrap().labels,
+            km.labels,
+            "same seed, same clusters"
+        );
     }
 
     #[test]

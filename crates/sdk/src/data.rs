@@ -42,7 +42,10 @@ impl Dataset {
     pub fn new(images: Tensor, labels: Vec<u32>) -> Result<Self> {
         let dims = images.dims();
         if dims.len() != 4 || dims[1..] != [1, SIDE, SIDE] {
-            return Err(Error::invalid("images", format!("shape {dims:?} is not (n, 1, 28, 28)")));
+            return Err(Error::invalid(
+                "images",
+                format!("shape {dims:?} is not (n, 1, 28, 28)"),
+            ));
         }
         if dims[0] != labels.len() {
             return Err(Error::invalid(
@@ -50,8 +53,15 @@ impl Dataset {
                 format!("{} labels for {} images", labels.len(), dims[0]),
             ));
         }
-        if let Some((row, label)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= N_CLASSES) {
-            return Err(Error::invalid("labels", format!("row {row} has label {label}, outside 0..10")));
+        if let Some((row, label)) = labels
+            .iter()
+            .enumerate()
+            .find(|&(_, &l)| l as usize >= N_CLASSES)
+        {
+            return Err(Error::invalid(
+                "labels",
+                format!("row {row} has label {label}, outside 0..10"),
+            ));
         }
         let images = images.to_dtype(candle_core::DType::F32)?.contiguous()?;
         Ok(Self { images, labels })
@@ -62,7 +72,11 @@ impl Dataset {
         if pixels.len() != labels.len() * PIXELS {
             return Err(Error::invalid(
                 "pixels",
-                format!("{} bytes for {} images of {PIXELS} pixels", pixels.len(), labels.len()),
+                format!(
+                    "{} bytes for {} images of {PIXELS} pixels",
+                    pixels.len(),
+                    labels.len()
+                ),
             ));
         }
         let values: Vec<f32> = pixels.iter().map(|&p| f32::from(p) / 255.0).collect();
@@ -93,17 +107,30 @@ impl Dataset {
     /// The rows at `indices`, in that order (repeats allowed).
     pub fn select(&self, indices: &[usize]) -> Result<Dataset> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= self.len()) {
-            return Err(Error::invalid("indices", format!("row {bad} is out of range for {} rows", self.len())));
+            return Err(Error::invalid(
+                "indices",
+                format!("row {bad} is out of range for {} rows", self.len()),
+            ));
         }
-        let index = Tensor::from_vec(indices.iter().map(|&i| i as u32).collect::<Vec<_>>(), indices.len(), &Device::Cpu)?;
+        let index = Tensor::from_vec(
+            indices.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            indices.len(),
+            &Device::Cpu,
+        )?;
         let images = self.images.index_select(&index, 0)?;
-        Ok(Dataset { images, labels: indices.iter().map(|&i| self.labels[i]).collect() })
+        Ok(Dataset {
+            images,
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+        })
     }
 
     /// The first `n` rows (or all of them, if there are fewer).
     pub fn head(&self, n: usize) -> Result<Dataset> {
         let n = n.min(self.len());
-        Ok(Dataset { images: self.images.narrow(0, 0, n)?, labels: self.labels[..n].to_vec() })
+        Ok(Dataset {
+            images: self.images.narrow(0, 0, n)?,
+            labels: self.labels[..n].to_vec(),
+        })
     }
 
     /// The same images with other labels (for label-flip experiments).
@@ -113,7 +140,9 @@ impl Dataset {
 
     /// The rows whose label is `class`, as indices into this data set.
     pub fn indices_of_class(&self, class: u32) -> Vec<usize> {
-        (0..self.len()).filter(|&i| self.labels[i] == class).collect()
+        (0..self.len())
+            .filter(|&i| self.labels[i] == class)
+            .collect()
     }
 
     /// Number of rows per class.
@@ -126,11 +155,17 @@ impl Dataset {
     }
 
     /// Consecutive batches of at most `batch_size` rows, in order: `(images, labels)`.
-    pub fn batches(&self, batch_size: usize) -> impl Iterator<Item = Result<(Tensor, &[u32])>> + '_ {
+    pub fn batches(
+        &self,
+        batch_size: usize,
+    ) -> impl Iterator<Item = Result<(Tensor, &[u32])>> + '_ {
         let batch_size = batch_size.max(1);
         (0..self.len()).step_by(batch_size).map(move |start| {
             let n = batch_size.min(self.len() - start);
-            Ok((self.images.narrow(0, start, n)?, &self.labels[start..start + n]))
+            Ok((
+                self.images.narrow(0, start, n)?,
+                &self.labels[start..start + n],
+            ))
         })
     }
 }
@@ -161,9 +196,15 @@ impl Split {
 
     /// Parses a split name (`train`, `test`, `population`).
     pub fn parse(name: &str) -> Result<Split> {
-        Split::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
-            Error::invalid("split", format!("unknown split {name:?}: use train, test or population"))
-        })
+        Split::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "split",
+                    format!("unknown split {name:?}: use train, test or population"),
+                )
+            })
     }
 
     /// The IDX file-name prefix of this split.
@@ -210,13 +251,21 @@ impl Mnist {
         let test = read_split(dir, Split::Test)?;
         if idx_file(dir, Split::Population, "images").is_some() {
             let population = read_split(dir, Split::Population)?;
-            return Ok(Mnist { train, test, population });
+            return Ok(Mnist {
+                train,
+                test,
+                population,
+            });
         }
         let n_population = train.len() / 10;
         let n_train = train.len() - n_population;
         let population = train.select(&(n_train..train.len()).collect::<Vec<_>>())?;
         let train = train.head(n_train)?;
-        Ok(Mnist { train, test, population })
+        Ok(Mnist {
+            train,
+            test,
+            population,
+        })
     }
 
     /// The split `split`.
@@ -232,7 +281,10 @@ impl Mnist {
 fn idx_file(dir: &Path, split: Split, kind: &str) -> Option<PathBuf> {
     let dims = if kind == "images" { 3 } else { 1 };
     let stem = format!("{}-{kind}-idx{dims}-ubyte", split.file_prefix());
-    [format!("{stem}.gz"), stem].into_iter().map(|name| dir.join(name)).find(|p| p.is_file())
+    [format!("{stem}.gz"), stem]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|p| p.is_file())
 }
 
 fn read_split(dir: &Path, split: Split) -> Result<Dataset> {
@@ -251,26 +303,48 @@ fn read_split(dir: &Path, split: Split) -> Result<Dataset> {
     if images.dims.len() != 3 || images.dims[1..] != [SIDE, SIDE] {
         return Err(Error::Idx {
             path: images_path,
-            reason: format!("image dimensions are {:?}; expected (n, 28, 28)", images.dims),
+            reason: format!(
+                "image dimensions are {:?}; expected (n, 28, 28)",
+                images.dims
+            ),
         });
     }
     let labels = idx::read_idx(&labels_path)?;
     if labels.dims.len() != 1 {
         return Err(Error::Idx {
             path: labels_path,
-            reason: format!("label dimensions are {:?}; expected a single dimension (n)", labels.dims),
+            reason: format!(
+                "label dimensions are {:?}; expected a single dimension (n)",
+                labels.dims
+            ),
         });
     }
     if labels.dims[0] != images.dims[0] {
         return Err(Error::Idx {
             path: labels_path,
-            reason: format!("{} labels for {} images in {}", labels.dims[0], images.dims[0], images_path.display()),
+            reason: format!(
+                "{} labels for {} images in {}",
+                labels.dims[0],
+                images.dims[0],
+                images_path.display()
+            ),
         });
     }
-    if let Some((row, &label)) = labels.data.iter().enumerate().find(|&(_, &l)| usize::from(l) >= N_CLASSES) {
-        return Err(Error::Idx { path: labels_path, reason: format!("row {row} has label {label}, outside 0..10") });
+    if let Some((row, &label)) = labels
+        .data
+        .iter()
+        .enumerate()
+        .find(|&(_, &l)| usize::from(l) >= N_CLASSES)
+    {
+        return Err(Error::Idx {
+            path: labels_path,
+            reason: format!("row {row} has label {label}, outside 0..10"),
+        });
     }
-    Dataset::from_bytes(&images.data, labels.data.iter().map(|&l| u32::from(l)).collect())
+    Dataset::from_bytes(
+        &images.data,
+        labels.data.iter().map(|&l| u32::from(l)).collect(),
+    )
 }
 
 #[cfg(test)]
@@ -280,43 +354,110 @@ mod tests {
     #[test]
     fn bundled_splits_have_the_documented_sizes() {
         let mnist = Mnist::bundled().unwrap();
-        assert_eq!((mnist.train.len(), mnist.test.len(), mnist.population.len()), (8000, 999, 1001));
+        assert_eq!(
+            (mnist.train.len(), mnist.test.len(), mnist.population.len()),
+            (8000, 999, 1001)
+        );
         assert!(mnist.train.class_counts().iter().all(|&n| n > 600));
-        let max = mnist.test.images().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let max = mnist
+            .test
+            .images()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert_eq!(max, 1.0);
     }
 
     #[test]
     fn folder_without_population_holds_out_the_last_tenth_of_train() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, array: idx::IdxArray| std::fs::write(dir.path().join(name), idx::encode_idx(&array)).unwrap();
+        let write = |name: &str, array: idx::IdxArray| {
+            std::fs::write(dir.path().join(name), idx::encode_idx(&array)).unwrap()
+        };
         let n = 20;
-        write("train-images-idx3-ubyte", idx::IdxArray { dims: vec![n, 28, 28], data: (0..n * PIXELS).map(|i| (i / PIXELS) as u8).collect() });
-        write("train-labels-idx1-ubyte", idx::IdxArray { dims: vec![n], data: (0..n).map(|i| (i % 10) as u8).collect() });
-        write("t10k-images-idx3-ubyte", idx::IdxArray { dims: vec![2, 28, 28], data: vec![0; 2 * PIXELS] });
-        write("t10k-labels-idx1-ubyte", idx::IdxArray { dims: vec![2], data: vec![1, 2] });
+        write(
+            "train-images-idx3-ubyte",
+            idx::IdxArray {
+                dims: vec![n, 28, 28],
+                data: (0..n * PIXELS).map(|i| (i / PIXELS) as u8).collect(),
+            },
+        );
+        write(
+            "train-labels-idx1-ubyte",
+            idx::IdxArray {
+                dims: vec![n],
+                data: (0..n).map(|i| (i % 10) as u8).collect(),
+            },
+        );
+        write(
+            "t10k-images-idx3-ubyte",
+            idx::IdxArray {
+                dims: vec![2, 28, 28],
+                data: vec![0; 2 * PIXELS],
+            },
+        );
+        write(
+            "t10k-labels-idx1-ubyte",
+            idx::IdxArray {
+                dims: vec![2],
+                data: vec![1, 2],
+            },
+        );
         let mnist = Mnist::load(dir.path()).unwrap();
-        assert_eq!((mnist.train.len(), mnist.test.len(), mnist.population.len()), (18, 2, 2));
+        assert_eq!(
+            (mnist.train.len(), mnist.test.len(), mnist.population.len()),
+            (18, 2, 2)
+        );
         assert_eq!(mnist.population.labels(), &[8, 9]);
     }
 
     #[test]
     fn size_mismatch_and_wrong_geometry_are_reported_with_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, array: idx::IdxArray| std::fs::write(dir.path().join(name), idx::encode_idx(&array)).unwrap();
-        write("train-images-idx3-ubyte", idx::IdxArray { dims: vec![3, 28, 28], data: vec![0; 3 * PIXELS] });
-        write("train-labels-idx1-ubyte", idx::IdxArray { dims: vec![2], data: vec![0, 1] });
+        let write = |name: &str, array: idx::IdxArray| {
+            std::fs::write(dir.path().join(name), idx::encode_idx(&array)).unwrap()
+        };
+        write(
+            "train-images-idx3-ubyte",
+            idx::IdxArray {
+                dims: vec![3, 28, 28],
+                data: vec![0; 3 * PIXELS],
+            },
+        );
+        write(
+            "train-labels-idx1-ubyte",
+            idx::IdxArray {
+                dims: vec![2],
+                data: vec![0, 1],
+            },
+        );
         let message = Mnist::load(dir.path()).unwrap_err().to_string();
-        assert!(message.contains("train-labels-idx1-ubyte") && message.contains("2 labels for 3 images"), "{message}");
+        assert!(
+            message.contains("train-labels-idx1-ubyte")
+                && message.contains("2 labels for 3 images"),
+            "{message}"
+        );
 
-        write("train-images-idx3-ubyte", idx::IdxArray { dims: vec![2, 32, 32], data: vec![0; 2 * 1024] });
+        write(
+            "train-images-idx3-ubyte",
+            idx::IdxArray {
+                dims: vec![2, 32, 32],
+                data: vec![0; 2 * 1024],
+            },
+        );
         let message = Mnist::load(dir.path()).unwrap_err().to_string();
-        assert!(message.contains("train-images-idx3-ubyte") && message.contains("expected (n, 28, 28)"), "{message}");
+        assert!(
+            message.contains("train-images-idx3-ubyte") && message.contains("expected (n, 28, 28)"),
+            "{message}"
+        );
     }
 
     #[test]
     fn missing_folder_and_files_say_what_is_expected() {
-        let message = Mnist::load(Path::new("/no/such/folder")).unwrap_err().to_string();
+        let message = Mnist::load(Path::new("/no/such/folder"))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("not a folder"), "{message}");
         let dir = tempfile::tempdir().unwrap();
         let message = Mnist::load(dir.path()).unwrap_err().to_string();
@@ -325,11 +466,20 @@ mod tests {
 
     #[test]
     fn select_and_batches_keep_rows_and_labels_together() {
-        let pixels: Vec<u8> = (0..5).flat_map(|i| std::iter::repeat_n(i as u8 * 50, PIXELS)).collect();
+        let pixels: Vec<u8> = (0..5)
+            .flat_map(|i| std::iter::repeat_n(i as u8 * 50, PIXELS))
+            .collect();
         let data = Dataset::from_bytes(&pixels, vec![0, 1, 2, 3, 4]).unwrap();
         let picked = data.select(&[4, 1]).unwrap();
         assert_eq!(picked.labels(), &[4, 1]);
-        let first_pixel = picked.images().flatten_from(1).unwrap().get(0).unwrap().get(0).unwrap();
+        let first_pixel = picked
+            .images()
+            .flatten_from(1)
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .get(0)
+            .unwrap();
         assert_eq!(first_pixel.to_scalar::<f32>().unwrap(), 200.0 / 255.0);
         let sizes: Vec<usize> = data.batches(2).map(|b| b.unwrap().1.len()).collect();
         assert_eq!(sizes, vec![2, 2, 1]);

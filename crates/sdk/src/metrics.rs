@@ -55,18 +55,30 @@ impl Roc {
     pub fn new(scores: &[f64], positive: &[bool]) -> Option<Roc> {
         let n_pos = positive.iter().filter(|&&p| p).count();
         let n_neg = positive.len() - n_pos;
-        if n_pos == 0 || n_neg == 0 || scores.len() != positive.len() || scores.iter().any(|s| s.is_nan()) {
+        if n_pos == 0
+            || n_neg == 0
+            || scores.len() != positive.len()
+            || scores.iter().any(|s| s.is_nan())
+        {
             return None;
         }
         let mut order: Vec<usize> = (0..scores.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        let mut roc = Roc { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
+        let mut roc = Roc {
+            fpr: vec![0.0],
+            tpr: vec![0.0],
+            thresholds: vec![f64::INFINITY],
+        };
         let (mut tp, mut fp) = (0usize, 0usize);
         let mut i = 0;
         while i < order.len() {
             let threshold = scores[order[i]];
             while i < order.len() && scores[order[i]] == threshold {
-                if positive[order[i]] { tp += 1 } else { fp += 1 }
+                if positive[order[i]] {
+                    tp += 1
+                } else {
+                    fp += 1
+                }
                 i += 1;
             }
             roc.fpr.push(fp as f64 / n_neg as f64);
@@ -78,18 +90,31 @@ impl Roc {
 
     /// Area under the curve (trapezoids; a tie counts half, as in the Mann-Whitney U statistic).
     pub fn auc(&self) -> f64 {
-        self.fpr.windows(2).zip(self.tpr.windows(2)).map(|(f, t)| (f[1] - f[0]) * (t[0] + t[1]) / 2.0).sum()
+        self.fpr
+            .windows(2)
+            .zip(self.tpr.windows(2))
+            .map(|(f, t)| (f[1] - f[0]) * (t[0] + t[1]) / 2.0)
+            .sum()
     }
 
     /// The highest TPR among thresholds whose FPR is at most `max_fpr` (no interpolation: only
     /// operating points an attacker can actually pick).
     pub fn tpr_at_fpr(&self, max_fpr: f64) -> f64 {
-        self.fpr.iter().zip(&self.tpr).filter(|(f, _)| **f <= max_fpr + 1e-12).map(|(_, t)| *t).fold(0.0, f64::max)
+        self.fpr
+            .iter()
+            .zip(&self.tpr)
+            .filter(|(f, _)| **f <= max_fpr + 1e-12)
+            .map(|(_, t)| *t)
+            .fold(0.0, f64::max)
     }
 
     /// The largest TPR − FPR over all thresholds (the membership advantage of the best threshold).
     pub fn max_advantage(&self) -> f64 {
-        self.fpr.iter().zip(&self.tpr).map(|(f, t)| t - f).fold(0.0, f64::max)
+        self.fpr
+            .iter()
+            .zip(&self.tpr)
+            .map(|(f, t)| t - f)
+            .fold(0.0, f64::max)
     }
 }
 
@@ -126,7 +151,10 @@ impl Confusion {
     pub fn from_indices(flagged: &[usize], positive: &[usize], n: usize) -> Confusion {
         let mask = |indices: &[usize]| {
             let mut m = vec![false; n];
-            indices.iter().filter(|&&i| i < n).for_each(|&i| m[i] = true);
+            indices
+                .iter()
+                .filter(|&&i| i < n)
+                .for_each(|&i| m[i] = true);
             m
         };
         Confusion::from_flags(&mask(flagged), &mask(positive))
@@ -134,28 +162,45 @@ impl Confusion {
 
     /// tp / (tp + fp); 0 when nothing was flagged.
     pub fn precision(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     /// tp / (tp + fn); 0 when there are no positives.
     pub fn recall(&self) -> f64 {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
 
     /// Harmonic mean of precision and recall; 0 when both are 0.
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
-        if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) }
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
     }
 
     /// fp / (fp + tn): the share of negatives flagged; 0 when there are no negatives.
     pub fn false_positive_rate(&self) -> f64 {
-        ratio(self.false_positives, self.false_positives + self.true_negatives)
+        ratio(
+            self.false_positives,
+            self.false_positives + self.true_negatives,
+        )
     }
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 #[cfg(test)]
@@ -196,9 +241,17 @@ mod tests {
         assert!((roc.auc() - 7.0 / 12.0).abs() < 1e-12);
         assert_eq!(roc.fpr, vec![0.0, 1.0 / 3.0, 1.0]);
         assert_eq!(roc.tpr, vec![0.0, 0.5, 1.0]);
-        let swapped = Roc::new(&[1.0, 1.0, 0.0, 0.0, 0.0], &[false, true, false, true, false]).unwrap();
+        let swapped = Roc::new(
+            &[1.0, 1.0, 0.0, 0.0, 0.0],
+            &[false, true, false, true, false],
+        )
+        .unwrap();
         assert_eq!(swapped.auc(), roc.auc());
-        assert_eq!(roc.tpr_at_fpr(0.01), 0.0, "no threshold reaches 1% FPR with any positive");
+        assert_eq!(
+            roc.tpr_at_fpr(0.01),
+            0.0,
+            "no threshold reaches 1% FPR with any positive"
+        );
     }
 
     #[test]
@@ -212,7 +265,15 @@ mod tests {
     #[test]
     fn precision_recall_f1() {
         let c = Confusion::from_indices(&[0, 1, 2, 9, 2], &[1, 2, 3, 4], 10);
-        assert_eq!((c.true_positives, c.false_positives, c.false_negatives, c.true_negatives), (2, 2, 2, 4));
+        assert_eq!(
+            (
+                c.true_positives,
+                c.false_positives,
+                c.false_negatives,
+                c.true_negatives
+            ),
+            (2, 2, 2, 4)
+        );
         assert_eq!((c.precision(), c.recall(), c.f1()), (0.5, 0.5, 0.5));
         assert_eq!(c.false_positive_rate(), 2.0 / 6.0);
         let none = Confusion::from_indices(&[], &[1], 3);

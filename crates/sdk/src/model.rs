@@ -77,7 +77,11 @@ impl Cnn {
             }
             let bound = 1.0 / (fan_in as f32).sqrt();
             let n = shape.iter().product();
-            params.push(Tensor::from_vec(rng::uniform(n, -bound, bound, &mut rng), shape, &Device::Cpu)?);
+            params.push(Tensor::from_vec(
+                rng::uniform(n, -bound, bound, &mut rng),
+                shape,
+                &Device::Cpu,
+            )?);
         }
         Ok(Cnn { params })
     }
@@ -85,27 +89,46 @@ impl Cnn {
     /// Builds a network from named tensors, checking that exactly [`PARAMETERS`] are present
     /// with the right shapes. `source` names where they came from, for error messages.
     pub fn from_tensors(mut tensors: HashMap<String, Tensor>, source: &Path) -> Result<Cnn> {
-        let bad = |reason: String| Error::Model { path: source.to_owned(), reason };
+        let bad = |reason: String| Error::Model {
+            path: source.to_owned(),
+            reason,
+        };
         let mut params = Vec::with_capacity(PARAMETERS.len());
         for (name, shape) in PARAMETERS {
             let t = tensors.remove(name).ok_or_else(|| {
-                bad(format!("tensor {name:?} is missing (this architecture needs {})", parameter_names()))
+                bad(format!(
+                    "tensor {name:?} is missing (this architecture needs {})",
+                    parameter_names()
+                ))
             })?;
             if t.dims() != shape {
-                return Err(bad(format!("tensor {name:?} has shape {:?}, expected {shape:?}", t.dims())));
+                return Err(bad(format!(
+                    "tensor {name:?} has shape {:?}, expected {shape:?}",
+                    t.dims()
+                )));
             }
             if !t.dtype().is_float() {
-                return Err(bad(format!("tensor {name:?} has dtype {:?}, expected a float type", t.dtype())));
+                return Err(bad(format!(
+                    "tensor {name:?} has dtype {:?}, expected a float type",
+                    t.dtype()
+                )));
             }
             let t = t.to_dtype(DType::F32)?;
-            let finite = t.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+            let finite = t
+                .flatten_all()?
+                .to_vec1::<f32>()?
+                .iter()
+                .all(|v| v.is_finite());
             if !finite {
                 return Err(bad(format!("tensor {name:?} holds NaN or infinite values")));
             }
             params.push(t);
         }
         if let Some(extra) = tensors.keys().min() {
-            return Err(bad(format!("unexpected tensor {extra:?}: this architecture has only {}", parameter_names())));
+            return Err(bad(format!(
+                "unexpected tensor {extra:?}: this architecture has only {}",
+                parameter_names()
+            )));
         }
         Ok(Cnn { params })
     }
@@ -113,17 +136,21 @@ impl Cnn {
     /// Reads a `.safetensors` file with PyTorch's names and layouts.
     pub fn load(path: &Path) -> Result<Cnn> {
         let bytes = std::fs::read(path).map_err(|e| Error::io("reading model", path, e))?;
-        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| Error::Model {
-            path: path.to_owned(),
-            reason: format!("not a readable safetensors file ({e})"),
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| {
+            Error::Model {
+                path: path.to_owned(),
+                reason: format!("not a readable safetensors file ({e})"),
+            }
         })?;
         Cnn::from_tensors(tensors, path)
     }
 
     /// Writes the weights as a `.safetensors` file (f32, PyTorch's names and layouts).
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tensors: HashMap<String, Tensor> =
-            self.named_tensors().map(|(name, t)| (name.to_owned(), t.detach())).collect();
+        let tensors: HashMap<String, Tensor> = self
+            .named_tensors()
+            .map(|(name, t)| (name.to_owned(), t.detach()))
+            .collect();
         candle_core::safetensors::save(&tensors, path).map_err(|e| Error::Model {
             path: path.to_owned(),
             reason: format!("could not write ({e})"),
@@ -138,23 +165,35 @@ impl Cnn {
     /// A copy whose parameters are candle `Var`s, for training; the vars are returned too (in
     /// [`PARAMETERS`] order) for the optimiser. Updating a var updates that copy.
     pub fn trainable(&self) -> Result<(Cnn, Vec<Var>)> {
-        let vars = self.params.iter().map(Var::from_tensor).collect::<candle_core::Result<Vec<_>>>()?;
+        let vars = self
+            .params
+            .iter()
+            .map(Var::from_tensor)
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let params = vars.iter().map(|v| v.as_tensor().clone()).collect();
         Ok((Cnn { params }, vars))
     }
 
     /// A copy with every parameter detached from any autograd graph (plain constants).
     pub fn frozen(&self) -> Cnn {
-        Cnn { params: self.params.iter().map(Tensor::detach).collect() }
+        Cnn {
+            params: self.params.iter().map(Tensor::detach).collect(),
+        }
     }
 
     fn check_input(x: &Tensor) -> Result<()> {
         let dims = x.dims();
         if dims.len() != 4 || dims[1..] != [1, SIDE, SIDE] {
-            return Err(Error::invalid("input batch", format!("shape {dims:?} is not (n, 1, 28, 28)")));
+            return Err(Error::invalid(
+                "input batch",
+                format!("shape {dims:?} is not (n, 1, 28, 28)"),
+            ));
         }
         if x.dtype() != DType::F32 {
-            return Err(Error::invalid("input batch", format!("dtype {:?} is not f32", x.dtype())));
+            return Err(Error::invalid(
+                "input batch",
+                format!("dtype {:?} is not f32", x.dtype()),
+            ));
         }
         Ok(())
     }
@@ -229,7 +268,10 @@ impl Cnn {
         Cnn::check_input(x)?;
         let n = x.dim(0)?;
         if labels.len() != n {
-            return Err(Error::invalid("labels", format!("{} labels for {n} images", labels.len())));
+            return Err(Error::invalid(
+                "labels",
+                format!("{} labels for {n} images", labels.len()),
+            ));
         }
         let frozen = self.frozen();
         let mut loss = 0.0;
@@ -237,13 +279,23 @@ impl Cnn {
         for start in (0..n).step_by(EVAL_BATCH) {
             let len = EVAL_BATCH.min(n - start);
             let input = Var::from_tensor(&x.narrow(0, start, len)?)?;
-            let piece_loss = ops::cross_entropy(&frozen.forward(input.as_tensor())?, &labels[start..start + len], Reduction::Sum)?;
+            let piece_loss = ops::cross_entropy(
+                &frozen.forward(input.as_tensor())?,
+                &labels[start..start + len],
+                Reduction::Sum,
+            )?;
             let grads = piece_loss.backward()?;
             loss += piece_loss.to_scalar::<f32>()?;
-            let grad = grads.get(input.as_tensor()).ok_or_else(|| Error::invalid("input batch", "no gradient reached the input"))?;
+            let grad = grads
+                .get(input.as_tensor())
+                .ok_or_else(|| Error::invalid("input batch", "no gradient reached the input"))?;
             pieces.push(grad.clone());
         }
-        let gradient = if pieces.is_empty() { x.zeros_like()? } else { Tensor::cat(&pieces, 0)? };
+        let gradient = if pieces.is_empty() {
+            x.zeros_like()?
+        } else {
+            Tensor::cat(&pieces, 0)?
+        };
         Ok((loss, gradient))
     }
 
@@ -255,5 +307,9 @@ impl Cnn {
 }
 
 fn parameter_names() -> String {
-    PARAMETERS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
+    PARAMETERS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -15,7 +15,11 @@ use crate::kernels::{conv, pool};
 
 type CandleResult<T> = candle_core::Result<T>;
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, what: &str) -> CandleResult<&'a [f32]> {
+fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> CandleResult<&'a [f32]> {
     let data = storage.as_slice::<f32>()?;
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
@@ -43,7 +47,8 @@ fn tensor(values: Vec<f32>, shape: &[usize]) -> CandleResult<Tensor> {
 /// (out_channels). Returns (batch, out_channels, h - k + 1, w - k + 1). Same as
 /// `torch.nn.functional.conv2d(x, weight, bias)`.
 pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
-    x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d)
+    x.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d)
 }
 
 struct Conv2d;
@@ -51,11 +56,25 @@ struct Conv2d;
 fn conv_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvShape> {
     match (x, w, b) {
         (&[batch, in_channels, height, width], &[out_channels, w_in, k, k2], &[b_out])
-            if w_in == in_channels && k == k2 && b_out == out_channels && k >= 1 && k <= height && k <= width =>
+            if w_in == in_channels
+                && k == k2
+                && b_out == out_channels
+                && k >= 1
+                && k <= height
+                && k <= width =>
         {
-            Ok(conv::ConvShape { batch, in_channels, height, width, out_channels, kernel: k })
+            Ok(conv::ConvShape {
+                batch,
+                in_channels,
+                height,
+                width,
+                out_channels,
+                kernel: k,
+            })
         }
-        _ => bail!("conv2d: shapes x {x:?}, weight {w:?}, bias {b:?} do not fit (n,c,h,w), (o,c,k,k), (o)"),
+        _ => bail!(
+            "conv2d: shapes x {x:?}, weight {w:?}, bias {b:?} do not fit (n,c,h,w), (o,c,k,k), (o)"
+        ),
     }
 }
 
@@ -74,10 +93,17 @@ impl CustomOp3 for Conv2d {
         l3: &Layout,
     ) -> CandleResult<(CpuStorage, Shape)> {
         let s = conv_shape(l1.dims(), l2.dims(), l3.dims())?;
-        let (x, w, b) = (contiguous_f32(s1, l1, "x")?, contiguous_f32(s2, l2, "weight")?, contiguous_f32(s3, l3, "bias")?);
+        let (x, w, b) = (
+            contiguous_f32(s1, l1, "x")?,
+            contiguous_f32(s2, l2, "weight")?,
+            contiguous_f32(s3, l3, "bias")?,
+        );
         let mut out = vec![0.0; s.batch * s.output_len()];
         conv::forward(x, w, b, &s, &mut out);
-        Ok((CpuStorage::F32(out), Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width()))))
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width())),
+        ))
     }
 
     fn bwd(
@@ -91,15 +117,24 @@ impl CustomOp3 for Conv2d {
         let s = conv_shape(x.dims(), weight.dims(), bias.dims())?;
         let grad_x = if x.track_op() {
             let mut dx = vec![0.0; s.batch * s.input_len()];
-            with_data(grad_out, |g| with_data(weight, |w| conv::backward_input(g, w, &s, &mut dx)))??;
+            with_data(grad_out, |g| {
+                with_data(weight, |w| conv::backward_input(g, w, &s, &mut dx))
+            })??;
             Some(tensor(dx, x.dims())?)
         } else {
             None
         };
         let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
             let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
-            with_data(x, |x| with_data(grad_out, |g| conv::backward_params(x, g, &s, &mut dw, &mut db)))??;
-            (Some(tensor(dw, weight.dims())?), Some(tensor(db, bias.dims())?))
+            with_data(x, |x| {
+                with_data(grad_out, |g| {
+                    conv::backward_params(x, g, &s, &mut dw, &mut db)
+                })
+            })??;
+            (
+                Some(tensor(dw, weight.dims())?),
+                Some(tensor(db, bias.dims())?),
+            )
         } else {
             (None, None)
         };
@@ -138,7 +173,9 @@ impl CustomOp1 for ReluMaxPool {
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
         let (_, _, h, w) = pool_dims(x.dims())?;
         let mut dx = vec![0.0; x.elem_count()];
-        with_data(x, |x| with_data(grad_out, |g| pool::backward(x, g, h, w, &mut dx)))??;
+        with_data(x, |x| {
+            with_data(grad_out, |g| pool::backward(x, g, h, w, &mut dx))
+        })??;
         Ok(Some(tensor(dx, x.dims())?))
     }
 }
@@ -157,12 +194,20 @@ impl CustomOp1 for Relu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CandleResult<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout, "x")?;
-        Ok((CpuStorage::F32(x.iter().map(|&v| pool::relu(v)).collect()), layout.shape().clone()))
+        Ok((
+            CpuStorage::F32(x.iter().map(|&v| pool::relu(v)).collect()),
+            layout.shape().clone(),
+        ))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
         let dx = with_data(x, |x| {
-            with_data(grad_out, |g| x.iter().zip(g).map(|(&x, &g)| if x > 0.0 { g } else { 0.0 }).collect::<Vec<f32>>())
+            with_data(grad_out, |g| {
+                x.iter()
+                    .zip(g)
+                    .map(|(&x, &g)| if x > 0.0 { g } else { 0.0 })
+                    .collect::<Vec<f32>>()
+            })
         })??;
         Ok(Some(tensor(dx, x.dims())?))
     }
@@ -179,15 +224,25 @@ pub enum Reduction {
 
 /// Cross-entropy of `logits` (batch, classes) against `targets` (one class index per row), as a
 /// scalar. Same as `torch.nn.functional.cross_entropy(logits, targets, reduction=...)`.
-pub fn cross_entropy(logits: &Tensor, targets: &[u32], reduction: Reduction) -> CandleResult<Tensor> {
+pub fn cross_entropy(
+    logits: &Tensor,
+    targets: &[u32],
+    reduction: Reduction,
+) -> CandleResult<Tensor> {
     let (n, classes) = logits.dims2()?;
     if targets.len() != n {
-        bail!("cross_entropy: {} targets for {n} rows of logits", targets.len());
+        bail!(
+            "cross_entropy: {} targets for {n} rows of logits",
+            targets.len()
+        );
     }
     if let Some(bad) = targets.iter().find(|&&t| t as usize >= classes) {
         bail!("cross_entropy: target {bad} is out of range for {classes} classes");
     }
-    logits.contiguous()?.apply_op1(CrossEntropy { targets: targets.to_vec(), reduction })
+    logits.contiguous()?.apply_op1(CrossEntropy {
+        targets: targets.to_vec(),
+        reduction,
+    })
 }
 
 struct CrossEntropy {
@@ -204,16 +259,20 @@ impl CrossEntropy {
     }
 }
 
-/// Softmax of one row, computed stably.
-fn softmax_row(row: &[f32], out: &mut [f32]) -> f32 {
+/// Writes the softmax of one row into `out` and returns the row's cross-entropy against class
+/// `target`, computed as (max - z_target) + ln(sum exp(z - max)) so that a confident, correct
+/// row (loss near 0) does not lose its digits to cancellation.
+fn softmax_row(row: &[f32], target: usize, out: &mut [f32]) -> f64 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
+    let mut sum = 0.0f64;
     for (o, &v) in out.iter_mut().zip(row) {
-        *o = (v - max).exp();
-        sum += *o;
+        let e = f64::from(v - max).exp();
+        *o = e as f32;
+        sum += e;
     }
-    out.iter_mut().for_each(|o| *o /= sum);
-    max + sum.ln()
+    out.iter_mut()
+        .for_each(|o| *o = (f64::from(*o) / sum) as f32);
+    f64::from(max - row[target]) + sum.ln()
 }
 
 impl CustomOp1 for CrossEntropy {
@@ -228,18 +287,34 @@ impl CustomOp1 for CrossEntropy {
         let total: f64 = logits
             .chunks(classes)
             .zip(&self.targets)
-            .map(|(row, &t)| f64::from(softmax_row(row, &mut probs) - row[t as usize]))
+            .map(|(row, &t)| softmax_row(row, t as usize, &mut probs))
             .sum();
-        Ok((CpuStorage::F32(vec![total as f32 * self.scale()]), Shape::from(())))
+        Ok((
+            CpuStorage::F32(vec![total as f32 * self.scale()]),
+            Shape::from(()),
+        ))
     }
 
-    fn bwd(&self, logits: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        _res: &Tensor,
+        grad_out: &Tensor,
+    ) -> CandleResult<Option<Tensor>> {
         let classes = logits.dims()[1];
-        let g = grad_out.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0] * self.scale();
+        let g = grad_out
+            .to_dtype(candle_core::DType::F32)?
+            .flatten_all()?
+            .to_vec1::<f32>()?[0]
+            * self.scale();
         let dx = with_data(logits, |logits| {
             let mut dx = vec![0.0; logits.len()];
-            for ((row, out), &t) in logits.chunks(classes).zip(dx.chunks_mut(classes)).zip(&self.targets) {
-                softmax_row(row, out);
+            for ((row, out), &t) in logits
+                .chunks(classes)
+                .zip(dx.chunks_mut(classes))
+                .zip(&self.targets)
+            {
+                softmax_row(row, t as usize, out);
                 out[t as usize] -= 1.0;
                 out.iter_mut().for_each(|v| *v *= g);
             }

@@ -37,7 +37,9 @@ pub fn permutation(n: usize, rng: &mut Rng) -> Vec<usize> {
 
 /// `n` values drawn uniformly from `[low, high)`.
 pub fn uniform(n: usize, low: f32, high: f32, rng: &mut Rng) -> Vec<f32> {
-    (0..n).map(|_| low + (high - low) * rand::Rng::random::<f32>(rng)).collect()
+    (0..n)
+        .map(|_| low + (high - low) * rand::Rng::random::<f32>(rng))
+        .collect()
 }
 
 /// A fresh random seed, for when the user gave none (callers print it).

@@ -32,10 +32,19 @@ impl TrainConfig {
     /// Checks the values are usable.
     pub fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.batch_size == 0 {
-            return Err(Error::invalid("training", "epochs and batch size must be at least 1"));
+            return Err(Error::invalid(
+                "training",
+                "epochs and batch size must be at least 1",
+            ));
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(Error::invalid("training", format!("learning rate {} is not a positive number", self.learning_rate)));
+            return Err(Error::invalid(
+                "training",
+                format!(
+                    "learning rate {} is not a positive number",
+                    self.learning_rate
+                ),
+            ));
         }
         Ok(())
     }
@@ -45,7 +54,9 @@ impl TrainConfig {
             None => self.learning_rate,
             Some(end) => {
                 let progress = step as f64 / n_steps.max(1) as f64;
-                end + (self.learning_rate - end) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                end + (self.learning_rate - end)
+                    * 0.5
+                    * (1.0 + (std::f64::consts::PI * progress).cos())
             }
         }
     }
@@ -67,21 +78,31 @@ pub struct Progress {
 /// Replaces a batch's images before the step: `(current model, images, labels, rng) → images`.
 pub type PerturbFn<'a> = dyn FnMut(&Cnn, &Tensor, &[u32], &mut Rng) -> Result<Tensor> + 'a;
 
+/// Called after every optimiser step.
+pub type StepFn<'a> = dyn FnMut(&Progress) + 'a;
+
 /// A training run: a config plus optional hooks.
 pub struct Trainer<'a> {
     config: TrainConfig,
     perturb: Option<Box<PerturbFn<'a>>>,
-    on_step: Option<Box<dyn FnMut(&Progress) + 'a>>,
+    on_step: Option<Box<StepFn<'a>>>,
 }
 
 impl<'a> Trainer<'a> {
     /// A run with `config` and no hooks.
     pub fn new(config: TrainConfig) -> Self {
-        Trainer { config, perturb: None, on_step: None }
+        Trainer {
+            config,
+            perturb: None,
+            on_step: None,
+        }
     }
 
     /// Replace each batch's images (see [`PerturbFn`]) before the optimiser step.
-    pub fn perturb(mut self, f: impl FnMut(&Cnn, &Tensor, &[u32], &mut Rng) -> Result<Tensor> + 'a) -> Self {
+    pub fn perturb(
+        mut self,
+        f: impl FnMut(&Cnn, &Tensor, &[u32], &mut Rng) -> Result<Tensor> + 'a,
+    ) -> Self {
         self.perturb = Some(Box::new(f));
         self
     }
@@ -99,7 +120,11 @@ impl<'a> Trainer<'a> {
             return Err(Error::invalid("training data", "no rows to train on"));
         }
         let (model, vars) = initial.trainable()?;
-        let params = ParamsAdamW { lr: self.config.learning_rate, weight_decay: 0.0, ..ParamsAdamW::default() };
+        let params = ParamsAdamW {
+            lr: self.config.learning_rate,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        };
         let mut optimiser = AdamW::new(vars, params)?;
         let mut shuffle_rng = rng::rng(self.config.seed, "shuffle");
         let mut perturb_rng = rng::rng(self.config.seed, "perturb");
@@ -108,16 +133,29 @@ impl<'a> Trainer<'a> {
         for epoch in 0..self.config.epochs {
             let order = rng::permutation(data.len(), &mut shuffle_rng);
             for (batch, rows) in order.chunks(self.config.batch_size).enumerate() {
-                optimiser.set_learning_rate(self.config.learning_rate_at(epoch * n_batches + batch, n_steps));
+                optimiser.set_learning_rate(
+                    self.config
+                        .learning_rate_at(epoch * n_batches + batch, n_steps),
+                );
                 let batch_data = data.select(rows)?;
                 let mut images = batch_data.images().clone();
                 if let Some(perturb) = self.perturb.as_mut() {
-                    images = perturb(&model, &images, batch_data.labels(), &mut perturb_rng)?.detach();
+                    images =
+                        perturb(&model, &images, batch_data.labels(), &mut perturb_rng)?.detach();
                 }
-                let loss = ops::cross_entropy(&model.forward(&images)?, batch_data.labels(), Reduction::Mean)?;
+                let loss = ops::cross_entropy(
+                    &model.forward(&images)?,
+                    batch_data.labels(),
+                    Reduction::Mean,
+                )?;
                 optimiser.backward_step(&loss)?;
                 if let Some(on_step) = self.on_step.as_mut() {
-                    on_step(&Progress { epoch, batch, n_batches, loss: loss.to_scalar::<f32>()? });
+                    on_step(&Progress {
+                        epoch,
+                        batch,
+                        n_batches,
+                        loss: loss.to_scalar::<f32>()?,
+                    });
                 }
             }
         }

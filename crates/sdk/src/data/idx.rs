@@ -28,7 +28,10 @@ pub struct IdxArray {
 /// Reads the file at `path` (gzip or plain, told apart by content) and decodes it.
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let bytes = read_capped(path)?;
-    decode_idx(&bytes).map_err(|reason| Error::Idx { path: path.to_owned(), reason })
+    decode_idx(&bytes).map_err(|reason| Error::Idx {
+        path: path.to_owned(),
+        reason,
+    })
 }
 
 fn read_capped(path: &Path) -> Result<Vec<u8>> {
@@ -40,7 +43,10 @@ fn read_capped(path: &Path) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let too_big = |what: &str| Error::Idx {
         path: path.to_owned(),
-        reason: format!("{what} is larger than the {} MiB limit for IDX files", MAX_IDX_BYTES >> 20),
+        reason: format!(
+            "{what} is larger than the {} MiB limit for IDX files",
+            MAX_IDX_BYTES >> 20
+        ),
     };
     if head == GZIP_MAGIC {
         let mut decoder = flate2::read::GzDecoder::new(chained).take(MAX_IDX_BYTES + 1);
@@ -52,7 +58,10 @@ fn read_capped(path: &Path) -> Result<Vec<u8>> {
             return Err(too_big("decompressed data"));
         }
     } else {
-        chained.take(MAX_IDX_BYTES + 1).read_to_end(&mut bytes).map_err(|e| Error::io("reading", path, e))?;
+        chained
+            .take(MAX_IDX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io("reading", path, e))?;
         if bytes.len() as u64 > MAX_IDX_BYTES {
             return Err(too_big("the file"));
         }
@@ -74,7 +83,10 @@ fn read_fully(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> 
 /// Decodes IDX bytes; the error string says what is wrong (the caller adds the file name).
 pub fn decode_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
     if bytes.len() < 4 {
-        return Err(format!("file is {} bytes long, too short for the 4-byte IDX magic number", bytes.len()));
+        return Err(format!(
+            "file is {} bytes long, too short for the 4-byte IDX magic number",
+            bytes.len()
+        ));
     }
     if bytes[0] != 0 || bytes[1] != 0 {
         return Err(format!(
@@ -84,7 +96,10 @@ pub fn decode_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
         ));
     }
     if bytes[2] != TYPE_U8 {
-        return Err(format!("element type 0x{:02x} is not supported: only 0x08 (unsigned byte) is", bytes[2]));
+        return Err(format!(
+            "element type 0x{:02x} is not supported: only 0x08 (unsigned byte) is",
+            bytes[2]
+        ));
     }
     let n_dims = usize::from(bytes[3]);
     if n_dims == 0 {
@@ -105,7 +120,9 @@ pub fn decode_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .filter(|&n| n as u64 <= MAX_IDX_BYTES)
-        .ok_or_else(|| format!("dimensions {dims:?} describe more data than the IDX size limit allows"))?;
+        .ok_or_else(|| {
+            format!("dimensions {dims:?} describe more data than the IDX size limit allows")
+        })?;
     let payload = &bytes[header_len..];
     if payload.len() < n_values {
         return Err(format!(
@@ -119,7 +136,10 @@ pub fn decode_idx(bytes: &[u8]) -> std::result::Result<IdxArray, String> {
             payload.len() - n_values
         ));
     }
-    Ok(IdxArray { dims, data: payload.to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: payload.to_vec(),
+    })
 }
 
 /// Encodes `array` as plain (uncompressed) IDX bytes.
@@ -137,12 +157,18 @@ mod tests {
     use super::*;
 
     fn labels(values: &[u8]) -> IdxArray {
-        IdxArray { dims: vec![values.len()], data: values.to_vec() }
+        IdxArray {
+            dims: vec![values.len()],
+            data: values.to_vec(),
+        }
     }
 
     #[test]
     fn round_trips() {
-        let array = IdxArray { dims: vec![2, 2, 3], data: (0..12).collect() };
+        let array = IdxArray {
+            dims: vec![2, 2, 3],
+            data: (0..12).collect(),
+        };
         assert_eq!(decode_idx(&encode_idx(&array)).unwrap(), array);
     }
 
@@ -163,18 +189,28 @@ mod tests {
 
     #[test]
     fn rejects_truncation_in_header_and_data() {
-        let bytes = encode_idx(&IdxArray { dims: vec![3, 2], data: vec![0; 6] });
+        let bytes = encode_idx(&IdxArray {
+            dims: vec![3, 2],
+            data: vec![0; 6],
+        });
         let err = decode_idx(&bytes[..6]).unwrap_err();
         assert!(err.contains("truncated header"), "{err}");
         let err = decode_idx(&bytes[..bytes.len() - 1]).unwrap_err();
-        assert!(err.contains("truncated") && err.contains("need 6 data bytes"), "{err}");
+        assert!(
+            err.contains("truncated") && err.contains("need 6 data bytes"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_trailing_bytes() {
         let mut bytes = encode_idx(&labels(&[1, 2]));
         bytes.push(9);
-        assert!(decode_idx(&bytes).unwrap_err().contains("1 unexpected bytes"));
+        assert!(
+            decode_idx(&bytes)
+                .unwrap_err()
+                .contains("1 unexpected bytes")
+        );
     }
 
     #[test]
@@ -207,6 +243,9 @@ mod tests {
         let path = dir.path().join("broken.gz");
         std::fs::write(&path, [0x1f, 0x8b, 8, 0, 0, 0]).unwrap();
         let message = read_idx(&path).unwrap_err().to_string();
-        assert!(message.contains("broken.gz") && message.contains("gzip"), "{message}");
+        assert!(
+            message.contains("broken.gz") && message.contains("gzip"),
+            "{message}"
+        );
     }
 }

@@ -90,12 +90,20 @@ pub fn forward(x: &[f32], weight: &[f32], bias: &[f32], s: &ConvShape, out: &mut
         .zip(x.par_chunks(CHUNK * s.input_len()))
         .for_each(|(out_chunk, x_chunk)| {
             let mut col = vec![0.0; s.patch_len() * s.out_pixels()];
-            for (out_img, x_img) in out_chunk.chunks_mut(s.output_len()).zip(x_chunk.chunks(s.input_len())) {
+            for (out_img, x_img) in out_chunk
+                .chunks_mut(s.output_len())
+                .zip(x_chunk.chunks(s.input_len()))
+            {
                 im2col(x_img, s, &mut col);
                 for (plane, &b) in out_img.chunks_mut(s.out_pixels()).zip(bias) {
                     plane.fill(b);
                 }
-                matmul(out_img, w, Mat::row_major(&col, s.patch_len(), s.out_pixels()), true);
+                matmul(
+                    out_img,
+                    w,
+                    Mat::row_major(&col, s.patch_len(), s.out_pixels()),
+                    true,
+                );
             }
         });
 }
@@ -108,8 +116,16 @@ pub fn backward_input(grad_out: &[f32], weight: &[f32], s: &ConvShape, grad_x: &
         .zip(grad_out.par_chunks(CHUNK * s.output_len()))
         .for_each(|(dx_chunk, dout_chunk)| {
             let mut col = vec![0.0; s.patch_len() * s.out_pixels()];
-            for (dx_img, dout_img) in dx_chunk.chunks_mut(s.input_len()).zip(dout_chunk.chunks(s.output_len())) {
-                matmul(&mut col, wt, Mat::row_major(dout_img, s.out_channels, s.out_pixels()), false);
+            for (dx_img, dout_img) in dx_chunk
+                .chunks_mut(s.input_len())
+                .zip(dout_chunk.chunks(s.output_len()))
+            {
+                matmul(
+                    &mut col,
+                    wt,
+                    Mat::row_major(dout_img, s.out_channels, s.out_pixels()),
+                    false,
+                );
                 dx_img.fill(0.0);
                 col2im_add(&col, s, dx_img);
             }
@@ -117,7 +133,13 @@ pub fn backward_input(grad_out: &[f32], weight: &[f32], s: &ConvShape, grad_x: &
 }
 
 /// The gradients of the loss with respect to the weight and the bias, given `grad_out`.
-pub fn backward_params(x: &[f32], grad_out: &[f32], s: &ConvShape, grad_weight: &mut [f32], grad_bias: &mut [f32]) {
+pub fn backward_params(
+    x: &[f32],
+    grad_out: &[f32],
+    s: &ConvShape,
+    grad_weight: &mut [f32],
+    grad_bias: &mut [f32],
+) {
     let partials: Vec<(Vec<f32>, Vec<f32>)> = x
         .par_chunks(CHUNK * s.input_len())
         .zip(grad_out.par_chunks(CHUNK * s.output_len()))
@@ -125,10 +147,18 @@ pub fn backward_params(x: &[f32], grad_out: &[f32], s: &ConvShape, grad_weight: 
             let mut col = vec![0.0; s.patch_len() * s.out_pixels()];
             let mut dw = vec![0.0; s.weight_len()];
             let mut db = vec![0.0; s.out_channels];
-            for (x_img, dout_img) in x_chunk.chunks(s.input_len()).zip(dout_chunk.chunks(s.output_len())) {
+            for (x_img, dout_img) in x_chunk
+                .chunks(s.input_len())
+                .zip(dout_chunk.chunks(s.output_len()))
+            {
                 im2col(x_img, s, &mut col);
                 let dout = Mat::row_major(dout_img, s.out_channels, s.out_pixels());
-                matmul(&mut dw, dout, Mat::row_major(&col, s.patch_len(), s.out_pixels()).t(), true);
+                matmul(
+                    &mut dw,
+                    dout,
+                    Mat::row_major(&col, s.patch_len(), s.out_pixels()).t(),
+                    true,
+                );
                 for (d, plane) in db.iter_mut().zip(dout_img.chunks(s.out_pixels())) {
                     *d += plane.iter().sum::<f32>();
                 }
@@ -149,11 +179,20 @@ mod tests {
     use super::*;
 
     fn shape() -> ConvShape {
-        ConvShape { batch: 3, in_channels: 2, height: 6, width: 5, out_channels: 4, kernel: 3 }
+        ConvShape {
+            batch: 3,
+            in_channels: 2,
+            height: 6,
+            width: 5,
+            out_channels: 4,
+            kernel: 3,
+        }
     }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n).map(|i| (((i as u32 * 2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0).collect()
+        (0..n)
+            .map(|i| (((i as u32 * 2654435761) ^ seed) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
     }
 
     /// Direct definition of the convolution, in f64.
@@ -168,8 +207,13 @@ mod tests {
                         for c in 0..s.in_channels {
                             for ky in 0..k {
                                 for kx in 0..k {
-                                    acc += f64::from(x[((n * s.in_channels + c) * s.height + y + ky) * s.width + xx + kx])
-                                        * f64::from(w[((o * s.in_channels + c) * k + ky) * k + kx]);
+                                    acc += f64::from(
+                                        x[((n * s.in_channels + c) * s.height + y + ky) * s.width
+                                            + xx
+                                            + kx],
+                                    ) * f64::from(
+                                        w[((o * s.in_channels + c) * k + ky) * k + kx],
+                                    );
                                 }
                             }
                         }
@@ -184,7 +228,11 @@ mod tests {
     #[test]
     fn forward_matches_the_definition() {
         let s = shape();
-        let (x, w, b) = (values(s.batch * s.input_len(), 1), values(s.weight_len(), 2), values(s.out_channels, 3));
+        let (x, w, b) = (
+            values(s.batch * s.input_len(), 1),
+            values(s.weight_len(), 2),
+            values(s.out_channels, 3),
+        );
         let mut out = vec![0.0; s.batch * s.output_len()];
         forward(&x, &w, &b, &s, &mut out);
         for (got, want) in out.iter().zip(direct(&x, &w, &b, &s)) {
@@ -197,17 +245,30 @@ mod tests {
     #[test]
     fn backward_passes_are_the_adjoints_of_forward() {
         let s = shape();
-        let (x, w, b) = (values(s.batch * s.input_len(), 1), values(s.weight_len(), 2), values(s.out_channels, 3));
+        let (x, w, b) = (
+            values(s.batch * s.input_len(), 1),
+            values(s.weight_len(), 2),
+            values(s.out_channels, 3),
+        );
         let g = values(s.batch * s.output_len(), 4);
         let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-            direct(x, w, b, &s).iter().zip(&g).map(|(o, g)| o * f64::from(*g)).sum()
+            direct(x, w, b, &s)
+                .iter()
+                .zip(&g)
+                .map(|(o, g)| o * f64::from(*g))
+                .sum()
         };
         let mut dx = vec![0.0; x.len()];
         backward_input(&g, &w, &s, &mut dx);
         let (mut dw, mut db) = (vec![0.0; w.len()], vec![0.0; b.len()]);
         backward_params(&x, &g, &s, &mut dw, &mut db);
 
-        let dot = |a: &[f32], v: &[f32]| -> f64 { a.iter().zip(v).map(|(a, v)| f64::from(*a) * f64::from(*v)).sum() };
+        let dot = |a: &[f32], v: &[f32]| -> f64 {
+            a.iter()
+                .zip(v)
+                .map(|(a, v)| f64::from(*a) * f64::from(*v))
+                .sum()
+        };
         let vx = values(x.len(), 5);
         let x2: Vec<f32> = x.iter().zip(&vx).map(|(a, v)| a + v).collect();
         assert!((dot(&dx, &vx) - (loss(&x2, &w, &b) - loss(&x, &w, &b))).abs() < 1e-3);

@@ -18,18 +18,31 @@ pub struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// A row-major `rows × cols` matrix.
     pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        Mat { data, rows, cols, row_stride: cols, col_stride: 1 }
+        Mat {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
     }
 
     /// The transpose of this view (no copy).
     pub fn t(self) -> Self {
-        Mat { data: self.data, rows: self.cols, cols: self.rows, row_stride: self.col_stride, col_stride: self.row_stride }
+        Mat {
+            data: self.data,
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+        }
     }
 
     fn fits(&self) -> bool {
         self.rows == 0
             || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
+            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
+                < self.data.len()
     }
 }
 
@@ -42,7 +55,10 @@ impl<'a> Mat<'a> {
 /// the SDK's kernels, never a consequence of user input (shapes are validated before this).
 pub fn matmul(dst: &mut [f32], a: Mat<'_>, b: Mat<'_>, accumulate: bool) {
     assert_eq!(a.cols, b.rows, "matmul: inner dimensions differ");
-    assert!(a.fits() && b.fits(), "matmul: operand view exceeds its slice");
+    assert!(
+        a.fits() && b.fits(),
+        "matmul: operand view exceeds its slice"
+    );
     let (m, n, k) = (a.rows, b.cols, a.cols);
     assert!(dst.len() >= m * n, "matmul: destination too small");
     if m == 0 || n == 0 {
@@ -92,7 +108,10 @@ mod tests {
         for r in 0..a.rows {
             for c in 0..b.cols {
                 out[r * b.cols + c] = (0..a.cols)
-                    .map(|k| a.data[r * a.row_stride + k * a.col_stride] * b.data[k * b.row_stride + c * b.col_stride])
+                    .map(|k| {
+                        a.data[r * a.row_stride + k * a.col_stride]
+                            * b.data[k * b.row_stride + c * b.col_stride]
+                    })
                     .sum();
             }
         }
@@ -121,6 +140,11 @@ mod tests {
     fn refuses_a_view_larger_than_its_slice() {
         let a = vec![0.0; 5];
         let b = vec![0.0; 6];
-        matmul(&mut [0.0; 6], Mat::row_major(&a, 2, 3), Mat::row_major(&b, 3, 2), false);
+        matmul(
+            &mut [0.0; 6],
+            Mat::row_major(&a, 2, 3),
+            Mat::row_major(&b, 3, 2),
+            false,
+        );
     }
 }

@@ -32,7 +32,12 @@ fn first_max(values: [f32; 4]) -> (usize, f32) {
 #[inline]
 fn window(plane: &[f32], width: usize, oy: usize, ox: usize) -> [f32; 4] {
     let top = 2 * oy * width + 2 * ox;
-    [plane[top], plane[top + 1], plane[top + width], plane[top + width + 1]]
+    [
+        plane[top],
+        plane[top + 1],
+        plane[top + width],
+        plane[top + width + 1],
+    ]
 }
 
 /// relu(x) with NaN kept, as PyTorch does.
@@ -44,15 +49,17 @@ pub fn relu(v: f32) -> f32 {
 /// out = max_pool2x2(relu(x)).
 pub fn forward(x: &[f32], height: usize, width: usize, out: &mut [f32]) {
     let (oh, ow) = (height / 2, width / 2);
-    out.par_chunks_mut(CHUNK * oh * ow).zip(x.par_chunks(CHUNK * height * width)).for_each(|(out, x)| {
-        for (out, plane) in out.chunks_mut(oh * ow).zip(x.chunks(height * width)) {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    out[oy * ow + ox] = relu(first_max(window(plane, width, oy, ox)).1);
+    out.par_chunks_mut(CHUNK * oh * ow)
+        .zip(x.par_chunks(CHUNK * height * width))
+        .for_each(|(out, x)| {
+            for (out, plane) in out.chunks_mut(oh * ow).zip(x.chunks(height * width)) {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        out[oy * ow + ox] = relu(first_max(window(plane, width, oy, ox)).1);
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// grad_x for out = max_pool2x2(relu(x)), given grad_out.
@@ -64,7 +71,11 @@ pub fn backward(x: &[f32], grad_out: &[f32], height: usize, width: usize, grad_x
         .zip(grad_out.par_chunks(CHUNK * oh * ow))
         .for_each(|((grad_x, x), grad_out)| {
             grad_x.fill(0.0);
-            for ((dx, plane), dout) in grad_x.chunks_mut(height * width).zip(x.chunks(height * width)).zip(grad_out.chunks(oh * ow)) {
+            for ((dx, plane), dout) in grad_x
+                .chunks_mut(height * width)
+                .zip(x.chunks(height * width))
+                .zip(grad_out.chunks(oh * ow))
+            {
                 for oy in 0..oh {
                     for ox in 0..ow {
                         let (at, max) = first_max(window(plane, width, oy, ox));
