@@ -1,45 +1,13 @@
-//! End-to-end tests: the real `aisec` binary on the real lab and on temporary copies of parts of it.
+//! End-to-end tests: the real `aisec` binary on the real lab and on temporary copies of it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "cli/grading.rs"]
+mod grading;
+#[path = "cli/support.rs"]
+mod support;
 
-fn lab_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+use std::path::Path;
 
-/// Runs `aisec --lab <repo> args...` and returns its output.
-fn aisec(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_aisec"))
-        .arg("--lab")
-        .arg(lab_root())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("running aisec")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Asserts the exit code, printing both streams when it differs.
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit code\n--- stdout\n{}\n--- stderr\n{}",
-        stdout(out),
-        stderr(out)
-    );
-    assert!(!stderr(out).contains("panicked"), "panic:\n{}", stderr(out));
-}
+use support::{aisec, assert_exit, lab_root, stderr, stdout};
 
 #[test]
 fn training_is_bit_reproducible_for_a_seed() {

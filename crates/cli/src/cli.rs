@@ -29,9 +29,83 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the labs end to end with the shipped models: accuracy, and a few digits.
+    /// List the exercises, their track, tags and your status.
     ///
-    /// Example: aisec demo
+    /// Example: aisec list --json
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+
+    /// Show an exercise's brief: the threat, the task, how it is graded.
+    ///
+    /// Example: aisec show fgsm
+    Show {
+        /// Exercise id.
+        id: String,
+    },
+
+    /// Give the next hint for an exercise (one more each time).
+    ///
+    /// Examples:
+    ///   aisec hint fgsm
+    ///   aisec hint fgsm --all
+    #[command(verbatim_doc_comment)]
+    Hint {
+        /// Exercise id.
+        id: String,
+        /// Print every hint.
+        #[arg(long)]
+        all: bool,
+    },
+
+    /// Run your code on a sample and show what it did (pictures under out/<id>/).
+    ///
+    /// Example: aisec run fgsm
+    Run {
+        /// Exercise id.
+        id: String,
+        /// Seed of the sample (default: random, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+
+    /// Grade exercises: build each in isolation, run its checks on data drawn with the seed.
+    ///
+    /// Exit code 0 when everything passed, 1 otherwise.
+    ///
+    /// Examples:
+    ///   aisec check fgsm
+    ///   aisec check --all --seed 42 --format junit > report.xml
+    #[command(verbatim_doc_comment)]
+    Check(CheckArgs),
+
+    /// Re-check an exercise whenever one of its files is saved (Ctrl-C to stop).
+    ///
+    /// Example: aisec watch
+    Watch {
+        /// Only watch these exercises (default: all).
+        ids: Vec<String>,
+    },
+
+    /// Restore an exercise's files to the shipped stub (asks first).
+    ///
+    /// Example: aisec reset fgsm
+    Reset {
+        /// Exercise id.
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short)]
+        yes: bool,
+    },
+
+    /// Run the labs end to end with the reference solutions: tables, plots, pictures.
+    ///
+    /// Examples:
+    ///   aisec demo
+    ///   aisec demo evasion --model adversarial --n 200 --eps 0.1,0.3 --seed 7 --json
+    #[command(verbatim_doc_comment)]
     Demo(DemoArgs),
 
     /// Train a model from a preset, reproducibly, and write it with its recipe.
@@ -67,12 +141,74 @@ pub enum Command {
         action: ManifestAction,
     },
 
+    /// Tools for people who write exercises.
+    Dev {
+        #[command(subcommand)]
+        action: DevAction,
+    },
+
     /// Print a shell completion script.
     ///
     /// Example: aisec completions bash > /etc/bash_completion.d/aisec
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Exercises to grade.
+    pub ids: Vec<String>,
+
+    /// Grade every exercise.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+
+    /// Seed of the hidden draws (default: random, printed). Same seed and files, same grade.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+
+    /// Override every exercise's time limit, in seconds (for slow machines).
+    #[arg(long, value_name = "SECS")]
+    pub time_limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable, coloured on a terminal.
+    Text,
+    /// The versioned JSON schema (docs/report-schema.md).
+    Json,
+    /// JUnit XML, one test case per check.
+    Junit,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevAction {
+    /// Prove the content: every exercise as shipped does not pass, every solution passes
+    /// (graded in a temporary copy of the lab), every manifest is well-formed.
+    ///
+    /// Examples:
+    ///   aisec dev check
+    ///   aisec dev check pgd --seeds 20     # calibration: the solution over 20 seeds
+    #[command(verbatim_doc_comment)]
+    Check {
+        /// Exercises to check (default: all).
+        ids: Vec<String>,
+        /// Grade the solutions over seeds 1..=N and print every check's measurements.
+        #[arg(long, value_name = "N")]
+        seeds: Option<u64>,
+    },
+    /// Rewrite LAB_MANIFEST from the lab's files (after changing crates, exercises, models or data).
+    Manifest {
+        /// Only check that LAB_MANIFEST is current; exit 1 if not.
+        #[arg(long)]
+        check: bool,
     },
 }
 
@@ -86,9 +222,24 @@ pub struct DataArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Images of the test split to evaluate on.
-    #[arg(long, default_value_t = 999)]
-    pub n: usize,
+    /// Only this track (evasion, poisoning, privacy, supply-chain); default: every track.
+    pub track: Option<String>,
+
+    /// Models to attack: standard, adversarial or all (comma-separated list allowed).
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Test digits to evaluate on: a number, or "all".
+    #[arg(long, value_name = "N")]
+    pub n: Option<String>,
+
+    /// L-inf budgets, comma-separated (e.g. 0,0.1,0.3).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub eps: Option<Vec<f32>>,
+
+    /// Seed of every random draw (default: random, printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
 
     /// Print machine-readable JSON instead of tables and pictures.
     #[arg(long)]

@@ -1,19 +1,26 @@
 //! One function per subcommand: turn checked arguments into calls on the lab crates, and render.
 
 mod bench;
+mod check;
 mod demo;
+mod dev;
 mod eval;
+mod exercises;
 mod manifest;
 mod train;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
+use aisec_grader::Registry;
+use aisec_grader::harness::{Build, Harness, Variant};
 use aisec_lab::LabRoot;
 use aisec_sdk::Mnist;
 use anyhow::Context;
 
 use crate::Outcome;
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DevAction};
+use crate::style;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -31,12 +38,69 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     }
     let lab = LabRoot::find(cli.lab.as_deref())?;
     match cli.command {
+        Command::List { json } => exercises::list(&lab, json),
+        Command::Show { id } => exercises::show(&lab, &id),
+        Command::Hint { id, all } => exercises::hint(&lab, &id, all),
+        Command::Reset { id, yes } => exercises::reset(&lab, &id, yes),
+        Command::Run { id, seed } => exercises::run(&lab, &id, seed),
+        Command::Check(args) => check::run(&lab, &args),
+        Command::Watch { ids } => watch::run(&lab, &ids),
         Command::Demo(args) => demo::run(&lab, &args),
         Command::Train(args) => train::run(&lab, &args),
         Command::Eval(args) => eval::run(&lab, &args),
         Command::Bench(args) => bench::run(&lab, &args),
         Command::Manifest { action } => manifest::run(&action),
+        Command::Dev {
+            action: DevAction::Check { ids, seeds },
+        } => dev::check(&lab, &ids, seeds),
+        Command::Dev {
+            action: DevAction::Manifest { check },
+        } => dev::manifest(&lab, check),
         Command::Completions { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The lab's exercises; broken manifests are reported on stderr, not fatal.
+pub fn registry(lab: &LabRoot) -> anyhow::Result<Registry> {
+    let registry = Registry::load(lab)?;
+    for broken in &registry.broken {
+        style::error(&format!(
+            "exercise {} is skipped: {}",
+            broken.id, broken.reason
+        ));
+    }
+    Ok(registry)
+}
+
+/// The seed the user gave, or a fresh one; printed to stderr either way.
+pub fn seed_or_random(seed: Option<u64>) -> u64 {
+    let seed = seed.unwrap_or_else(aisec_sdk::rng::random_seed);
+    style::note(&format!("seed {seed} (pass --seed {seed} to repeat)"));
+    seed
+}
+
+/// Writes and builds the harness of `exercise`, with a spinner; `Err` with the compiler's
+/// messages if it does not compile.
+pub fn build_harness(
+    lab: &LabRoot,
+    exercise: &aisec_grader::Exercise,
+    variant: Variant,
+) -> anyhow::Result<Harness> {
+    let harness = Harness::locate(
+        lab,
+        exercise,
+        variant,
+        &aisec_grader::harness::target_dir(lab),
+    );
+    harness.write(lab, exercise, variant)?;
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("building {}", exercise.id()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let built = harness.build();
+    spinner.finish_and_clear();
+    match built? {
+        Build::Ready(h) => Ok(h),
+        Build::Failed(messages) => anyhow::bail!("{} does not compile:\n{messages}", exercise.id()),
     }
 }
 

@@ -4,11 +4,16 @@
 
 pub mod adversary;
 pub mod bench;
+pub mod checks;
 pub mod error;
+pub mod harness;
 pub mod manifest;
 pub mod paths;
+pub mod plot;
 pub mod presets;
 pub mod render;
 
 pub use error::{Error, Result};
 pub use paths::LabRoot;
+/// Re-exported for exercise harnesses, which emit JSON and depend on this crate only.
+pub use serde_json;

@@ -230,7 +230,12 @@ pub fn root_digest(files: &[FileEntry]) -> String {
 impl Manifest {
     /// Hashes every file under `dir`.
     pub fn create(dir: &Path) -> Result<Manifest> {
-        let files = list_files(dir)?
+        Manifest::create_for(dir, &list_files(dir)?)
+    }
+
+    /// Hashes the given files of `dir` (sorted, `/`-separated relative paths).
+    pub fn create_for(dir: &Path, files: &[String]) -> Result<Manifest> {
+        let files = files
             .iter()
             .map(|p| entry_for(dir, p))
             .collect::<Result<Vec<_>>>()?;
@@ -305,7 +310,11 @@ impl Manifest {
 
     /// Compares `dir` with this manifest.
     pub fn verify(&self, dir: &Path) -> Result<Verification> {
-        let present = list_files(dir)?;
+        self.verify_files(dir, list_files(dir)?)
+    }
+
+    /// Compares `present` (the files of `dir` that should be listed) with this manifest.
+    pub fn verify_files(&self, dir: &Path, present: Vec<String>) -> Result<Verification> {
         let mut result = Verification::default();
         for entry in &self.files {
             if !present.contains(&entry.path) {

@@ -1,7 +1,10 @@
-//! `aisec demo`: the shipped models on the held-out digits, and a few digits as pictures.
+//! `aisec demo`: the labs end to end with the reference solutions and the shipped models.
 
 use std::io::Write;
+use std::time::Duration;
 
+use aisec_grader::harness::{RunEnd, RunRequest, Variant};
+use aisec_lab::harness::Outcome as HarnessOutcome;
 use aisec_lab::{LabRoot, render};
 use aisec_sdk::metrics;
 use anyhow::Context;
@@ -12,45 +15,70 @@ use crate::style;
 
 const MODELS: [&str; 3] = ["standard", "adversarial", "overfit"];
 
-pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
-    let (data, _) = super::load_data(lab, None)?;
-    let test = data.test.head(args.n)?;
-    let mut rows = Vec::new();
-    for name in MODELS {
-        let model = super::load_model(lab, name)?;
-        let predicted = model.predict(test.images())?;
-        rows.push((name, model, metrics::accuracy(&predicted, test.labels())));
+/// The demo options the harnesses read, from the command line.
+fn options(args: &DemoArgs) -> anyhow::Result<serde_json::Value> {
+    let mut options = serde_json::Map::new();
+    if let Some(model) = &args.model {
+        let mut models = Vec::new();
+        for name in model.split(',').map(str::trim) {
+            match name {
+                "all" => models.extend(["standard", "adversarial"]),
+                "standard" | "adversarial" => models.push(name),
+                other => anyhow::bail!("--model {other:?}: use standard, adversarial or all"),
+            }
+        }
+        models.dedup();
+        options.insert("models".into(), serde_json::json!(models));
     }
-    if args.json {
-        let models: Vec<_> = rows.iter().map(|(name, _, acc)| serde_json::json!({"model": name, "test_accuracy": acc, "n": test.len()})).collect();
-        anstream::println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "models": models }))?
+    if let Some(n) = &args.n {
+        let n: usize = if n == "all" {
+            usize::MAX >> 1
+        } else {
+            n.parse()
+                .with_context(|| format!("--n {n:?}: use a number or all"))?
+        };
+        anyhow::ensure!(n > 0, "--n must be at least 1");
+        options.insert("n".into(), serde_json::json!(n));
+    }
+    if let Some(eps) = &args.eps {
+        anyhow::ensure!(
+            eps.iter().all(|e| (0.0..=1.0).contains(e)),
+            "--eps values must be in [0, 1]"
         );
-        return Ok(Outcome::Success);
+        options.insert("eps".into(), serde_json::json!(eps));
     }
+    Ok(serde_json::Value::Object(options))
+}
+
+/// The shipped models on held-out digits, and six digits as the standard model reads them.
+fn overview(lab: &LabRoot) -> anyhow::Result<()> {
+    let (data, _) = super::load_data(lab, None)?;
+    let test = &data.test;
     let mut out = anstream::stdout();
     writeln!(
         out,
         "{}",
         style::paint(
             format!(
-                "Shipped models on the first {} held-out test digits",
+                "The shipped models on the {} held-out test digits",
                 test.len()
             ),
             style::HEAD
         )
     )?;
-    for (name, _, acc) in &rows {
-        writeln!(out, "  {name:<12} accuracy {acc:.4}")?;
+    let mut standard = None;
+    for name in MODELS {
+        let model = super::load_model(lab, name)?;
+        let accuracy = metrics::accuracy(&model.predict(test.images())?, test.labels());
+        writeln!(out, "  {name:<12} accuracy {accuracy:.4}")?;
+        if name == "standard" {
+            standard = Some(model);
+        }
     }
+    let model = standard.context("the standard model")?;
     let sample = test.head(6)?;
-    let predicted = rows[0].1.predict(sample.images())?;
-    let pixels = sample
-        .images()
-        .flatten_from(1)?
-        .to_vec2::<f32>()
-        .context("reading digits")?;
+    let predicted = model.predict(sample.images())?;
+    let pixels = sample.images().flatten_from(1)?.to_vec2::<f32>()?;
     let digits: Vec<(&[f32], String)> = pixels
         .iter()
         .zip(sample.labels().iter().zip(&predicted))
@@ -61,10 +89,89 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
         "\n{}",
         style::paint("The standard model reads six test digits:", style::HEAD)
     )?;
-    write!(
+    writeln!(
         out,
         "{}",
         render::digits_row(&digits, style::stdout_color())
     )?;
+    Ok(())
+}
+
+pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
+    let registry = super::registry(lab)?;
+    let tracks = match &args.track {
+        Some(track) => {
+            registry.track(track)?;
+            vec![track.clone()]
+        }
+        None => registry.tracks(),
+    };
+    let options = options(args)?;
+    let seed = super::seed_or_random(args.seed);
+    if args.track.is_none() && !args.json {
+        overview(lab)?;
+    }
+    let mut outputs = serde_json::Map::new();
+    for track in &tracks {
+        let mut track_outputs = serde_json::Map::new();
+        for exercise in registry.track(track)? {
+            if !args.json {
+                anstream::println!(
+                    "{}",
+                    style::paint(
+                        format!(
+                            "── {track} / {}: {}",
+                            exercise.id(),
+                            exercise.manifest.title
+                        ),
+                        style::HEAD
+                    )
+                );
+            }
+            let harness = super::build_harness(lab, exercise, Variant::Solution)?;
+            let request = RunRequest {
+                mode: "demo",
+                seed,
+                time_limit: Duration::from_secs(3600),
+                memory_mb: exercise.manifest.memory_limit_mb,
+                json: args.json,
+                color: style::stdout_color(),
+                options: Some(options.clone()),
+                capture_stdout: args.json,
+                capture_stderr: false,
+            };
+            let output = harness.run(lab, &request)?;
+            match output.end {
+                RunEnd::Finished(result)
+                    if result.outcome == HarnessOutcome::Completed && result.message.is_none() =>
+                {
+                    track_outputs.insert(
+                        exercise.id().to_owned(),
+                        result.output.unwrap_or(serde_json::Value::Null),
+                    );
+                }
+                RunEnd::Finished(result) => anyhow::bail!(
+                    "the {} demo failed: {}",
+                    exercise.id(),
+                    result.message.unwrap_or_default()
+                ),
+                RunEnd::TimedOut => anyhow::bail!("the {} demo ran past an hour", exercise.id()),
+                RunEnd::Died(why) => anyhow::bail!("the {} demo died: {why}", exercise.id()),
+            }
+            if !args.json {
+                anstream::println!();
+            }
+        }
+        outputs.insert(track.clone(), serde_json::Value::Object(track_outputs));
+    }
+    if args.json {
+        let value = match &args.track {
+            Some(track) => {
+                serde_json::json!({ "track": track, "seed": seed, "exercises": outputs.remove(track) })
+            }
+            None => serde_json::json!({ "seed": seed, "tracks": outputs }),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
     Ok(Outcome::Success)
 }

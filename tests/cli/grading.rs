@@ -1,0 +1,263 @@
+//! Grading end to end: isolation, verdicts, integrity, the dependency rule, reproducible reports.
+
+use std::time::Instant;
+
+use crate::support::{
+    aisec, aisec_in, assert_exit, copy_of_lab, json_report, stdout, verdict, write_student,
+};
+
+const FGSM_SIGNATURE: &str = "use aisec_sdk::{Cnn, Result, Tensor};\npub fn fgsm(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32) -> Result<Tensor> {";
+const PGD_SIGNATURE: &str = "use aisec_sdk::rng::Rng;\nuse aisec_sdk::{Cnn, Result, Tensor};\npub fn pgd(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32, step: f32, steps: usize, rng: &mut Rng) -> Result<Tensor> {";
+
+#[test]
+fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
+    let lab = copy_of_lab();
+    let lab = lab.path();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--all",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+            "--time-limit",
+            "8",
+        ];
+        args.extend_from_slice(extra);
+        aisec_in(lab, &args)
+    };
+
+    // A compile error in one exercise, an infinite loop in the other.
+    write_student(
+        lab,
+        "fgsm",
+        &format!("{FGSM_SIGNATURE}\n    this is not rust\n}}\n"),
+    );
+    write_student(
+        lab,
+        "pgd",
+        &format!(
+            "{PGD_SIGNATURE}\n    let _ = (model, images, labels, eps, step, steps, rng);\n    loop {{ std::hint::spin_loop(); }}\n}}\n"
+        ),
+    );
+    let out = check(&[]);
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(verdict(&report, "fgsm"), "build-error");
+    assert!(
+        report["exercises"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("error"),
+        "{report}"
+    );
+    assert_eq!(verdict(&report, "pgd"), "timed-out");
+    // Now that it is built, the loop is stopped within its limit plus a few seconds.
+    let started = Instant::now();
+    let out = aisec_in(
+        lab,
+        &[
+            "check",
+            "pgd",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+            "--time-limit",
+            "5",
+        ],
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(verdict(&json_report(&out), "pgd"), "timed-out");
+    assert!(
+        (5.0..12.0).contains(&elapsed),
+        "timed out after {elapsed:.1} s with a 5 s limit"
+    );
+
+    // A panic, and a runaway allocation.
+    write_student(
+        lab,
+        "fgsm",
+        &format!(
+            "{FGSM_SIGNATURE}\n    let _ = (model, images, labels, eps);\n    panic!(\"boom\")\n}}\n"
+        ),
+    );
+    write_student(
+        lab,
+        "pgd",
+        &format!(
+            "{PGD_SIGNATURE}\n    let _ = (model, images, labels, eps, step, steps, rng);\n    let mut hog: Vec<Vec<u8>> = Vec::new();\n    loop {{ hog.push(vec![1u8; 1 << 28]); }}\n}}\n"
+        ),
+    );
+    let out = check(&[]);
+    let report = json_report(&out);
+    assert_eq!(verdict(&report, "fgsm"), "crashed");
+    assert!(
+        report["exercises"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("boom"),
+        "{report}"
+    );
+    assert_eq!(verdict(&report, "pgd"), "crashed");
+    assert!(
+        report["exercises"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("memory"),
+        "{report}"
+    );
+
+    // An extra dependency is refused, with the reason.
+    let manifest = lab.join("exercises/fgsm/Cargo.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{original}rand = \"0.9\"\n")).unwrap();
+    let out = aisec_in(lab, &["check", "fgsm", "--seed", "3"]);
+    assert_exit(&out, 1);
+    let text = stdout(&out);
+    assert!(
+        text.contains("refused") && text.contains("dependency \"rand\" is not allowed"),
+        "{text}"
+    );
+    std::fs::write(&manifest, original).unwrap();
+}
+
+#[test]
+fn a_tampered_lab_names_the_files_and_nothing_passes() {
+    let lab = copy_of_lab();
+    let lab = lab.path();
+    for id in ["fgsm", "pgd"] {
+        let solution =
+            std::fs::read_to_string(lab.join("solutions").join(id).join("src/lib.rs")).unwrap();
+        write_student(lab, id, &solution);
+    }
+    // A model, a data file and a harness, each edited.
+    let model = lab.join("models/standard.safetensors");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(&model, bytes).unwrap();
+    let harness = lab.join("exercises/pgd/harness.rs");
+    let text = std::fs::read_to_string(&harness)
+        .unwrap()
+        .replace("theirs <= reference + margin", "true");
+    std::fs::write(&harness, text).unwrap();
+    std::fs::write(lab.join("datasets/mnist-10k/extra.idx"), b"x").unwrap();
+
+    let out = aisec_in(lab, &["check", "--all", "--seed", "1", "--format", "json"]);
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(report["integrity"]["ok"], false);
+    let tampered: Vec<&str> = report["integrity"]["tampered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tampered,
+        [
+            "datasets/mnist-10k/extra.idx",
+            "exercises/pgd/harness.rs",
+            "models/standard.safetensors"
+        ]
+    );
+    for id in ["fgsm", "pgd"] {
+        assert_eq!(verdict(&report, id), "tampered");
+    }
+    assert_eq!(report["summary"]["passed"], 0);
+}
+
+#[test]
+fn stubs_as_shipped_are_not_started() {
+    let out = aisec(&["check", "--all", "--seed", "11", "--format", "json"]);
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    for id in ["fgsm", "pgd"] {
+        assert_eq!(verdict(&report, id), "not-started");
+    }
+    assert_eq!(report["schema"], "aisec-report/1");
+    assert_eq!(report["seed"], 11);
+    assert_eq!(
+        report["exercises"][0]["student_files"]["src/lib.rs"]
+            .as_str()
+            .unwrap()
+            .len(),
+        64
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_and_junit_has_one_testcase_per_check() {
+    let lab = copy_of_lab();
+    let lab = lab.path();
+    for id in ["fgsm", "pgd"] {
+        let solution =
+            std::fs::read_to_string(lab.join("solutions").join(id).join("src/lib.rs")).unwrap();
+        write_student(lab, id, &solution);
+    }
+    let first = aisec_in(lab, &["check", "--all", "--seed", "5", "--format", "json"]);
+    assert_exit(&first, 0);
+    let second = aisec_in(lab, &["check", "--all", "--seed", "5", "--format", "json"]);
+    assert_eq!(
+        stdout(&first),
+        stdout(&second),
+        "same seed, same files, different JSON"
+    );
+    let report = json_report(&first);
+    let checks: usize = report["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["checks"].as_array().unwrap().len())
+        .sum();
+    assert!(checks >= 10, "{report}");
+    let other = aisec_in(lab, &["check", "--all", "--seed", "6", "--format", "json"]);
+    assert_ne!(
+        stdout(&first),
+        stdout(&other),
+        "another seed should draw other digits"
+    );
+
+    let junit = aisec_in(lab, &["check", "--all", "--seed", "5", "--format", "junit"]);
+    assert_exit(&junit, 0);
+    let xml = stdout(&junit);
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut depth, mut cases, mut failures) = (0i32, 0, 0);
+    loop {
+        match reader
+            .read_event()
+            .unwrap_or_else(|e| panic!("malformed XML: {e}\n{xml}"))
+        {
+            quick_xml::events::Event::Start(e) => {
+                depth += 1;
+                cases += usize::from(e.name().as_ref() == b"testcase");
+                failures += usize::from(e.name().as_ref() == b"failure");
+            }
+            quick_xml::events::Event::Empty(e) => {
+                cases += usize::from(e.name().as_ref() == b"testcase")
+            }
+            quick_xml::events::Event::End(_) => depth -= 1,
+            quick_xml::events::Event::Eof => break,
+            _ => {}
+        }
+    }
+    assert_eq!(depth, 0, "unbalanced XML");
+    assert_eq!(
+        (cases, failures),
+        (checks, 0),
+        "one test case per check:\n{xml}"
+    );
+}
+
+#[test]
+fn dev_check_passes_stubs_not_started_solutions_passing() {
+    let out = aisec(&["dev", "check"]);
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("dev check passed"),
+        "{}",
+        stdout(&out)
+    );
+}
