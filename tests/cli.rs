@@ -2,6 +2,10 @@
 
 #[path = "cli/grading.rs"]
 mod grading;
+#[path = "cli/poisoning.rs"]
+mod poisoning;
+#[path = "cli/privacy.rs"]
+mod privacy;
 #[path = "cli/support.rs"]
 mod support;
 

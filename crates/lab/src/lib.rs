@@ -10,7 +10,9 @@ pub mod harness;
 pub mod manifest;
 pub mod paths;
 pub mod plot;
+pub mod poison;
 pub mod presets;
+pub mod privacy;
 pub mod render;
 
 pub use error::{Error, Result};

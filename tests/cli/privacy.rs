@@ -1,0 +1,66 @@
+//! The privacy track end to end: an attack that guesses at random fails the check.
+
+use crate::support::{
+    aisec_in, assert_exit, copy_of_lab, json_report, lab_root, verdict, write_student,
+};
+
+#[test]
+fn a_random_score_attack_fails_with_auc_near_one_half() {
+    let reference =
+        std::fs::read_to_string(lab_root().join("solutions/membership-inference/src/lib.rs"))
+            .unwrap();
+    // The reference solution with its scores replaced by seeded noise.
+    let source = reference.replace(
+        "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {",
+        "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {\n    \
+         let _ = (model, images);\n    \
+         let noise = aisec_sdk::rng::uniform(labels.len(), 0.0, 1.0, &mut aisec_sdk::rng::rng(9, \"noise\"));\n    \
+         return Ok(noise.into_iter().map(f64::from).collect());\n    #[allow(unreachable_code)]",
+    );
+    assert_ne!(source, reference, "the signature moved");
+    let lab = copy_of_lab();
+    write_student(lab.path(), "membership-inference", &source);
+    let out = aisec_in(
+        lab.path(),
+        &[
+            "check",
+            "membership-inference",
+            "--seed",
+            "2",
+            "--format",
+            "json",
+        ],
+    );
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(
+        verdict(&report, "membership-inference"),
+        "failed",
+        "{report}"
+    );
+    let separate = report["exercises"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("the scores separate")
+        })
+        .unwrap_or_else(|| panic!("{report}"))
+        .clone();
+    assert_eq!(separate["passed"], false, "{separate}");
+    let measured = separate["measured"].as_str().unwrap();
+    let auc: f64 = measured
+        .trim_start_matches("AUC ")
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (0.35..0.65).contains(&auc),
+        "random scores gave AUC {auc}: {measured}"
+    );
+}
