@@ -76,7 +76,8 @@ fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
         "timed out after {elapsed:.1} s with a 5 s limit"
     );
 
-    // A panic, and a runaway allocation.
+    // A panic, and a runaway allocation (1 GiB of address space at a time: the cap stops it
+    // at once, however busy the machine is).
     write_student(
         lab,
         "fgsm",
@@ -88,7 +89,7 @@ fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
         lab,
         "pgd",
         &format!(
-            "{PGD_SIGNATURE}\n    let _ = (model, images, labels, eps, step, steps, rng);\n    let mut hog: Vec<Vec<u8>> = Vec::new();\n    loop {{ hog.push(vec![1u8; 1 << 28]); }}\n}}\n"
+            "{PGD_SIGNATURE}\n    let _ = (model, images, labels, eps, step, steps, rng);\n    let mut hog: Vec<Vec<u8>> = Vec::new();\n    loop {{ hog.push(std::hint::black_box(Vec::with_capacity(1 << 30))); }}\n}}\n"
         ),
     );
     let out = check(&[]);
