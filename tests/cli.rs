@@ -6,6 +6,8 @@ mod grading;
 mod poisoning;
 #[path = "cli/privacy.rs"]
 mod privacy;
+#[path = "cli/supply_chain.rs"]
+mod supply_chain;
 #[path = "cli/support.rs"]
 mod support;
 

@@ -14,8 +14,11 @@ pub mod poison;
 pub mod presets;
 pub mod privacy;
 pub mod render;
+pub mod tamper;
 
 pub use error::{Error, Result};
 pub use paths::LabRoot;
 /// Re-exported for exercise harnesses, which emit JSON and depend on this crate only.
 pub use serde_json;
+/// Re-exported for exercise harnesses that build temporary folders.
+pub use tempfile;

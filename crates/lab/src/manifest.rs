@@ -175,40 +175,20 @@ pub fn tensor_digests(path: &Path) -> Result<BTreeMap<String, String>> {
 /// Every regular file under `dir` (recursively), as sorted `/`-separated relative paths,
 /// leaving out the manifest itself.
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| Error::io("listing", dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let relative = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let kind = entry
-                .file_type()
-                .map_err(|e| Error::io("listing", entry.path(), e))?;
-            if kind.is_dir() {
-                walk(&entry.path(), &relative, out)?;
-            } else if relative != MANIFEST {
-                out.push(relative);
-            }
-        }
-        Ok(())
-    }
-    let mut files = Vec::new();
-    walk(dir, "", &mut files)?;
-    files.sort();
+    let mut files = aisec_sdk::supply_chain::list_files(dir)?;
+    files.retain(|f| f != MANIFEST);
     Ok(files)
 }
 
 fn entry_for(dir: &Path, relative: &str) -> Result<FileEntry> {
     let path = dir.join(relative);
     let (size, sha256) = sha256_file(&path)?;
+    // A file named .safetensors must parse; any other file is listed with its tensors when its
+    // content is safetensors, so a model under another name is still checked tensor by tensor.
     let tensors = if relative.ends_with(".safetensors") {
         tensor_digests(&path)?
     } else {
-        BTreeMap::new()
+        tensor_digests(&path).unwrap_or_default()
     };
     Ok(FileEntry {
         path: relative.to_owned(),

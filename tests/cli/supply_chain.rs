@@ -1,0 +1,109 @@
+//! The supply-chain track end to end: verifiers that trust names, sizes or memory fail.
+
+use crate::support::{
+    aisec_in, assert_exit, copy_of_lab, json_report, lab_root, verdict, write_student,
+};
+
+/// Grades `safetensors-verify` with the reference solution edited by `edits` (each `(from, to)`
+/// must occur); returns each check's (name, passed).
+fn grade_edited(edits: &[(&str, &str)]) -> Vec<(String, bool)> {
+    let mut source =
+        std::fs::read_to_string(lab_root().join("solutions/safetensors-verify/src/lib.rs"))
+            .unwrap();
+    for (from, to) in edits {
+        assert!(
+            source.contains(from),
+            "the reference solution no longer contains {from:?}"
+        );
+        source = source.replace(from, to);
+    }
+    let lab = copy_of_lab();
+    write_student(lab.path(), "safetensors-verify", &source);
+    let out = aisec_in(
+        lab.path(),
+        &[
+            "check",
+            "safetensors-verify",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ],
+    );
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(verdict(&report, "safetensors-verify"), "failed", "{report}");
+    report["exercises"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn failed(checks: &[(String, bool)]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|(_, passed)| !passed)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+#[test]
+fn a_verifier_that_trusts_file_names_fails() {
+    let checks = grade_edited(&[
+        // Refuse pickles only when they are called .pkl or .pt ...
+        (
+            "if let Some(reason) = refused_format(path)? {",
+            "if let Some(reason) = refused_format(path)?.filter(|_| path.extension().is_some_and(|e| e == \"pkl\" || e == \"pt\")) {",
+        ),
+        // ... and parse only files called .safetensors.
+        (
+            "if entry.tensors.is_empty() {",
+            "if !path.to_string_lossy().ends_with(\".safetensors\") {",
+        ),
+    ]);
+    let failed = failed(&checks);
+    for case in [
+        "pickle disguised as safetensors",
+        "PyTorch zip disguised as safetensors",
+        "pickle added under a harmless name",
+        "flipped byte in a model not named .safetensors",
+    ] {
+        assert!(failed.contains(&case), "{case} passed: {checks:?}");
+    }
+    assert!(!failed.contains(&"flipped byte in a tensor"), "{checks:?}");
+}
+
+#[test]
+fn a_verifier_that_trusts_file_sizes_fails() {
+    let checks = grade_edited(&[(
+        "if size == entry.size && sha256 == entry.sha256 {",
+        "if size == entry.size {",
+    )]);
+    let failed = failed(&checks);
+    assert!(failed.contains(&"flipped byte in a tensor"), "{checks:?}");
+    assert!(
+        failed.contains(&"streams: a large file is verified in bounded memory"),
+        "{checks:?}"
+    );
+    assert!(!failed.contains(&"file deleted"), "{checks:?}");
+}
+
+#[test]
+fn a_verifier_that_reads_whole_files_fails_the_memory_bound() {
+    let checks = grade_edited(&[(
+        "    let mut buffer = vec![0u8; PIECE];\n    let mut size = 0u64;\n    loop {",
+        "    let whole = std::fs::read(path).map_err(|e| io(path, e))?;\n    hasher.update(&whole);\n    let _ = &mut file;\n    return Ok((whole.len() as u64, hex(&hasher.finalize())));\n    #[allow(unreachable_code)]\n    let mut buffer = vec![0u8; PIECE];\n    let mut size = 0u64;\n    loop {",
+    )]);
+    assert_eq!(
+        failed(&checks),
+        ["streams: a large file is verified in bounded memory"],
+        "{checks:?}"
+    );
+}
