@@ -121,7 +121,7 @@ fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
                 let adv = exercise::fgsm(&model, &x, y, eps)?;
                 correct += checks::accuracy(&model, &adv, y)? * y.len() as f64;
             }
-            rows.push(serde_json::json!({ "eps": eps, "fgsm": correct / data.len() as f64, "n": data.len() }));
+            rows.push(serde_json::json!({ "eps": checks::decimal(eps), "fgsm": correct / data.len() as f64, "n": data.len() }));
         }
         if !ctx.json() {
             ctx.say(&format!(

@@ -229,7 +229,7 @@ fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
         let mut rows = Vec::new();
         for &eps in &options.eps {
             let (clean, fgsm, pgd) = accuracies(&model, &data, eps, &mut rng)?;
-            rows.push(serde_json::json!({ "eps": eps, "clean": clean, "fgsm": fgsm, "pgd": pgd, "n": data.len() }));
+            rows.push(serde_json::json!({ "eps": checks::decimal(eps), "clean": clean, "fgsm": fgsm, "pgd": pgd, "n": data.len() }));
             bar.inc(1);
         }
         for attack in ["fgsm", "pgd"] {

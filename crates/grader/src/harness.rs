@@ -210,8 +210,12 @@ fn compiler_messages(stderr: &str) -> String {
     let mut kept = Vec::new();
     let mut in_error = false;
     for line in stderr.lines() {
-        if !line.starts_with(' ') && !line.is_empty() {
-            in_error = line.starts_with("error");
+        // A diagnostic starts at column 0 with its level; its snippet lines (`  -->`, `12 | ...`,
+        // `   = help`) belong to it.
+        if line.starts_with("error") {
+            in_error = true;
+        } else if line.starts_with("warning") || line.starts_with("note:") {
+            in_error = false;
         }
         if in_error && !line.starts_with("error: could not compile") {
             kept.push(line);
@@ -228,6 +232,29 @@ fn compiler_messages(stderr: &str) -> String {
         text.push_str(&format!("\n... ({} more lines)", kept.len() - 60));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compiler_messages;
+
+    #[test]
+    fn compiler_errors_keep_their_snippets_and_drop_warnings() {
+        let stderr = "warning: unused variable: `x`\n --> src/lib.rs:1:5\n  |\n1 | let x = 1;\n  |     ^\n\n\
+                      error[E0308]: mismatched types\n --> src/lib.rs:7:9\n  |\n7 |     1u8\n  |     ^^^ expected `u32`\n\n\
+                      error: could not compile `fgsm` (lib) due to 1 previous error\n";
+        let kept = compiler_messages(stderr);
+        assert!(
+            kept.contains("error[E0308]")
+                && kept.contains("7 |     1u8")
+                && kept.contains("expected `u32`"),
+            "{kept}"
+        );
+        assert!(
+            !kept.contains("unused variable") && !kept.contains("could not compile"),
+            "{kept}"
+        );
+    }
 }
 
 /// How to run a harness.

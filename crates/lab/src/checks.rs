@@ -80,6 +80,12 @@ pub fn accuracy(model: &Cnn, x: &Tensor, labels: &[u32]) -> Result<f64> {
     Ok(aisec_sdk::metrics::accuracy(&model.predict(x)?, labels))
 }
 
+/// An f32 setting (an eps) as the f64 its decimal reads as, so JSON shows 0.05, not
+/// 0.05000000074505806.
+pub fn decimal(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
+}
+
 /// A fraction as a percentage with one decimal: `0.4321` → `43.2%`.
 pub fn percent(fraction: f64) -> String {
     format!("{:.1}%", 100.0 * fraction)
