@@ -1,31 +1,12 @@
 //! The poisoning track end to end: the check tells real detectors from lazy ones.
 
-use crate::support::{aisec_in, assert_exit, copy_of_lab, json_report, verdict, write_student};
+use crate::support::{check_results, grade_failing};
 
 const SIGNATURE: &str = "use aisec_sdk::{Cnn, Dataset, Result};\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n    let _ = (model, seed);";
 
 /// Grades `poison-ac` with `source` as the candidate's file; returns each check's (name, passed).
 fn grade(source: &str) -> Vec<(String, bool)> {
-    let lab = copy_of_lab();
-    write_student(lab.path(), "poison-ac", source);
-    let out = aisec_in(
-        lab.path(),
-        &["check", "poison-ac", "--seed", "4", "--format", "json"],
-    );
-    assert_exit(&out, 1);
-    let report = json_report(&out);
-    assert_eq!(verdict(&report, "poison-ac"), "failed", "{report}");
-    report["exercises"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["passed"].as_bool().unwrap(),
-            )
-        })
-        .collect()
+    check_results(&grade_failing("poison-ac", source, "4"))
 }
 
 fn passed(checks: &[(String, bool)], prefix: &str) -> bool {

@@ -1,8 +1,6 @@
 //! The supply-chain track end to end: verifiers that trust names, sizes or memory fail.
 
-use crate::support::{
-    aisec_in, assert_exit, copy_of_lab, json_report, lab_root, verdict, write_student,
-};
+use crate::support::{check_results, grade_failing, lab_root};
 
 /// Grades `safetensors-verify` with the reference solution edited by `edits` (each `(from, to)`
 /// must occur); returns each check's (name, passed).
@@ -17,33 +15,7 @@ fn grade_edited(edits: &[(&str, &str)]) -> Vec<(String, bool)> {
         );
         source = source.replace(from, to);
     }
-    let lab = copy_of_lab();
-    write_student(lab.path(), "safetensors-verify", &source);
-    let out = aisec_in(
-        lab.path(),
-        &[
-            "check",
-            "safetensors-verify",
-            "--seed",
-            "3",
-            "--format",
-            "json",
-        ],
-    );
-    assert_exit(&out, 1);
-    let report = json_report(&out);
-    assert_eq!(verdict(&report, "safetensors-verify"), "failed", "{report}");
-    report["exercises"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["name"].as_str().unwrap().to_owned(),
-                c["passed"].as_bool().unwrap(),
-            )
-        })
-        .collect()
+    check_results(&grade_failing("safetensors-verify", &source, "3"))
 }
 
 fn failed(checks: &[(String, bool)]) -> Vec<&str> {

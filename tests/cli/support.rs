@@ -108,3 +108,33 @@ pub fn verdict(report: &serde_json::Value, id: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Grades exercise `id` with `source` as its student file, in a fresh copy of the lab, and
+/// returns the JSON report after checking the verdict is "failed".
+pub fn grade_failing(id: &str, source: &str, seed: &str) -> serde_json::Value {
+    let lab = copy_of_lab();
+    write_student(lab.path(), id, source);
+    let out = aisec_in(
+        lab.path(),
+        &["check", id, "--seed", seed, "--format", "json"],
+    );
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(verdict(&report, id), "failed", "{report}");
+    report
+}
+
+/// The checks of the first exercise in a report: (name, passed).
+pub fn check_results(report: &serde_json::Value) -> Vec<(String, bool)> {
+    report["exercises"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_owned(),
+                c["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
