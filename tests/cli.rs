@@ -10,6 +10,8 @@ mod privacy;
 mod supply_chain;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/takehome.rs"]
+mod takehome;
 
 use std::path::Path;
 

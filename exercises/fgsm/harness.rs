@@ -9,10 +9,15 @@ use aisec_sdk::Tensor;
 /// Budgets every check run tries, plus one drawn from the seed.
 const FIXED_EPS: [f32; 3] = [0.05, 0.1, 0.2];
 
-/// A budget in [0.15, 0.35], rounded to two decimals, drawn from the seed.
+/// A budget in [0.15, 0.35], rounded to two decimals, drawn from the seed, and never one of
+/// the fixed budgets (check names must stay unique).
 fn draw_eps(ctx: &Context) -> f32 {
     let drawn = aisec_sdk::rng::uniform(1, 0.15, 0.35, &mut ctx.rng("eps"))[0];
-    (drawn * 100.0).round() / 100.0
+    let mut eps = (drawn * 100.0).round() / 100.0;
+    if FIXED_EPS.iter().any(|&f| (f - eps).abs() < 1e-6) {
+        eps += 0.01;
+    }
+    eps
 }
 
 /// clip(x + eps · sign(g), 0, 1) computed by the grader, with sign(0) = 0.

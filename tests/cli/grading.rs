@@ -277,3 +277,37 @@ fn dev_check_passes_stubs_not_started_solutions_passing() {
         stdout(&out)
     );
 }
+
+#[test]
+fn json_reports_conform_to_the_documented_schema() {
+    let text = std::fs::read_to_string(crate::support::lab_root().join("docs/report-schema.json"))
+        .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    // Every verdict the stubs and a tampered lab give, and a passing, fully checked report.
+    let lab = copy_of_lab();
+    let lab = lab.path();
+    let solution = std::fs::read_to_string(lab.join("solutions/fgsm/src/lib.rs")).unwrap();
+    write_student(lab, "fgsm", &solution);
+    let graded = json_report(&aisec_in(
+        lab,
+        &["check", "fgsm", "pgd", "--seed", "2", "--format", "json"],
+    ));
+    assert_eq!(verdict(&graded, "fgsm"), "passed");
+    std::fs::write(lab.join("models/README.md"), "edited").unwrap();
+    let tampered = json_report(&aisec_in(
+        lab,
+        &["check", "fgsm", "--seed", "2", "--format", "json"],
+    ));
+    for report in [&graded, &tampered] {
+        let errors: Vec<String> = validator
+            .iter_errors(report)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}\n{report}");
+    }
+    // And the schema is not vacuous: a report missing its seed is rejected.
+    let mut broken = graded.clone();
+    broken.as_object_mut().unwrap().remove("seed");
+    assert!(!validator.is_valid(&broken));
+}

@@ -81,6 +81,49 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Check(CheckArgs),
 
+    /// Write a take-home bundle: the chosen exercises as stubs, the workspace, models and data,
+    /// a candidate README and a lab manifest, and no reference solutions.
+    ///
+    /// Example:
+    ///   aisec assign --exercises fgsm,pgd,poison-ac --out take-home/ --title "ML security lab" --due "Friday 17:00"
+    #[command(verbatim_doc_comment)]
+    Assign {
+        /// Exercise ids, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        exercises: Vec<String>,
+        /// Folder to write (must not exist or be empty).
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Title on the candidate README.
+        #[arg(long)]
+        title: Option<String>,
+        /// Due date on the candidate README, as you write it.
+        #[arg(long)]
+        due: Option<String>,
+    },
+
+    /// Grade a returned take-home bundle in a fresh copy of this lab: only the bundle's student
+    /// files are used; every other file of the bundle that differs from this lab is listed.
+    ///
+    /// Exit code 0 when everything passed, 1 otherwise.
+    ///
+    /// Example:
+    ///   aisec grade returned/ --seed 918273 --format md > grade.md
+    #[command(verbatim_doc_comment)]
+    Grade {
+        /// The returned bundle's folder.
+        dir: std::path::PathBuf,
+        /// Seed of the hidden draws (keep it secret from candidates; default: random, printed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+        /// Override every exercise's time limit, in seconds.
+        #[arg(long, value_name = "SECS")]
+        time_limit: Option<u64>,
+    },
+
     /// Re-check an exercise whenever one of its files is saved (Ctrl-C to stop).
     ///
     /// Example: aisec watch
@@ -186,6 +229,8 @@ pub enum ReportFormat {
     Json,
     /// JUnit XML, one test case per check.
     Junit,
+    /// Markdown for a person: checks, attestation, wall times, talking points.
+    Md,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,6 +7,7 @@ mod dev;
 mod eval;
 mod exercises;
 mod manifest;
+mod takehome;
 mod train;
 mod watch;
 
@@ -44,6 +45,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Reset { id, yes } => exercises::reset(&lab, &id, yes),
         Command::Run { id, seed } => exercises::run(&lab, &id, seed),
         Command::Check(args) => check::run(&lab, &args),
+        Command::Assign {
+            exercises,
+            out,
+            title,
+            due,
+        } => takehome::assign(&lab, &exercises, &out, title, due),
+        Command::Grade {
+            dir,
+            seed,
+            format,
+            time_limit,
+        } => takehome::grade(&lab, &dir, seed, format, time_limit),
         Command::Watch { ids } => watch::run(&lab, &ids),
         Command::Demo(args) => demo::run(&lab, &args),
         Command::Train(args) => train::run(&lab, &args),

@@ -83,6 +83,7 @@ pub fn grade(
             score: 0,
             max_score: 0,
         },
+        bundle_changes: None,
     };
     report.summarise();
     Ok(report)

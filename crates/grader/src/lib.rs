@@ -1,6 +1,7 @@
 //! The aisec grader: the exercise registry, the dependency rule, the lab's integrity manifest,
 //! isolated harness builds and runs, verdicts, and reports (text, JSON, JUnit XML).
 
+pub mod bundle;
 pub mod error;
 pub mod exercise;
 pub mod grade;

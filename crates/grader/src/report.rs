@@ -117,6 +117,10 @@ pub struct Report {
     pub exercises: Vec<ExerciseReport>,
     /// Totals.
     pub summary: Summary,
+    /// For a returned take-home bundle graded with `aisec grade`: the bundle's non-student
+    /// files that differ from the issuer's lab (they did not affect the grade). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_changes: Option<Vec<String>>,
 }
 
 impl Report {
@@ -275,6 +279,108 @@ pub fn to_text(report: &Report, color: bool) -> String {
         }
     ));
     out
+}
+
+/// The Markdown form, for a person: the grade, every check with what it measured and its bar,
+/// the attestation (seed, student-file digests, lab manifest digest, tool version), wall times,
+/// and each exercise's talking points for the follow-up interview (`talking_points`: id →
+/// points). The same seed and files give the same text except the wall-time lines.
+pub fn to_markdown(report: &Report, talking_points: &BTreeMap<String, Vec<String>>) -> String {
+    let s = &report.summary;
+    let mut out = format!(
+        "# aisec grade report\n\n**{}/{} exercises passed, {}/{} points.**\n\n\
+         | | |\n| --- | --- |\n| seed | `{}` |\n| lab manifest sha256 | `{}` |\n| tool version | {} |\n| lab integrity | {} |\n",
+        s.passed,
+        s.total,
+        s.score,
+        s.max_score,
+        report.seed,
+        report.lab_manifest_sha256,
+        report.tool_version,
+        if report.integrity.ok {
+            "ok".to_owned()
+        } else {
+            format!("TAMPERED: {}", report.integrity.tampered.join(", "))
+        }
+    );
+    if let Some(changes) = &report.bundle_changes {
+        out.push_str(&format!(
+            "| returned bundle | {} |\n",
+            if changes.is_empty() {
+                "no non-student file changed".to_owned()
+            } else {
+                format!(
+                    "non-student files changed (not used for the grade): {}",
+                    changes.join(", ")
+                )
+            }
+        ));
+    }
+    let wall: u64 = report.exercises.iter().map(|e| e.elapsed_ms).sum();
+    out.push_str(&format!("| wall time | {:.1} s |\n", wall as f64 / 1000.0));
+    for e in &report.exercises {
+        out.push_str(&format!(
+            "\n## {} — {}\n\n{} ({}), **{}**, {}/{} points, wall time {:.1} s\n\n",
+            e.id,
+            e.title,
+            e.track,
+            e.id,
+            e.verdict.label(),
+            e.score,
+            e.points,
+            e.elapsed_ms as f64 / 1000.0
+        ));
+        for (path, digest) in &e.student_files {
+            out.push_str(&format!("- student file `{path}`: sha256 `{digest}`\n"));
+        }
+        if !e.checks.is_empty() {
+            out.push_str("\n| check | result | measured | bar |\n| --- | --- | --- | --- |\n");
+            for c in &e.checks {
+                let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    cell(&c.name),
+                    if c.passed { "ok" } else { "FAIL" },
+                    cell(&c.measured),
+                    cell(&c.bar)
+                ));
+            }
+        }
+        if let Some(message) = &e.message {
+            out.push_str(&format!("\n```\n{}\n```\n", message.trim_end()));
+        }
+        if let Some(points) = talking_points.get(&e.id).filter(|p| !p.is_empty()) {
+            out.push_str("\n**Talking points for the follow-up:**\n\n");
+            for point in points {
+                out.push_str(&format!("- {point}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// The bullet points under a brief's `## Talking points` heading (continuation lines joined).
+pub fn talking_points(brief: &str) -> Vec<String> {
+    let mut points: Vec<String> = Vec::new();
+    let mut inside = false;
+    for line in brief.lines() {
+        if line.starts_with("## ") {
+            inside = line.trim() == "## Talking points";
+            continue;
+        }
+        if !inside {
+            continue;
+        }
+        if let Some(point) = line.strip_prefix("- ") {
+            points.push(point.trim().to_owned());
+        } else if line.starts_with("  ") && !line.trim().is_empty() {
+            if let Some(last) = points.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        }
+    }
+    points
 }
 
 /// The JUnit XML form: one test suite per exercise, one test case per check (or one test case

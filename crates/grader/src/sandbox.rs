@@ -7,8 +7,8 @@ use aisec_lab::LabRoot;
 
 use crate::error::{Error, Result};
 
-/// Folders never copied: build output, pictures, version control.
-const NOT_COPIED: [&str; 3] = ["target", "out", ".git"];
+/// Folders never copied: build output, pictures, version control, fuzzing corpora.
+const NOT_COPIED: [&str; 4] = ["target", "out", ".git", "fuzz"];
 
 /// Copies the lab at `lab` into `dest` (which must exist), leaving out build output, pictures
 /// and version control, and returns the copy.

@@ -43,6 +43,23 @@ pub fn grade(
     seed: u64,
     time_limit: Option<u64>,
 ) -> anyhow::Result<Report> {
+    grade_in(
+        lab,
+        aisec_grader::harness::target_dir(lab),
+        exercises,
+        seed,
+        time_limit,
+    )
+}
+
+/// [`grade`], building harnesses in `target`.
+pub fn grade_in(
+    lab: &LabRoot,
+    target: std::path::PathBuf,
+    exercises: &[&Exercise],
+    seed: u64,
+    time_limit: Option<u64>,
+) -> anyhow::Result<Report> {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
     let mut on_step = |step: Step<'_>| match step {
@@ -53,7 +70,7 @@ pub fn grade(
     };
     let mut options = GradeOptions {
         seed,
-        target: aisec_grader::harness::target_dir(lab),
+        target,
         time_limit: time_limit.map(Duration::from_secs),
         on_step: &mut on_step,
     };
@@ -79,12 +96,32 @@ pub fn run(lab: &LabRoot, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let exercises = select(&registry, &args.ids, args.all)?;
     let seed = super::seed_or_random(args.seed);
     let report = grade(lab, &exercises, seed, args.time_limit)?;
-    match args.format {
+    print_report(&report, args.format, &exercises)
+}
+
+/// Prints `report` in `format` (Markdown takes each exercise's talking points from its brief)
+/// and turns it into the exit outcome.
+pub fn print_report(
+    report: &Report,
+    format: ReportFormat,
+    exercises: &[&Exercise],
+) -> anyhow::Result<Outcome> {
+    match format {
         ReportFormat::Text => {
-            anstream::print!("{}", report::to_text(&report, style::stdout_color()))
+            anstream::print!("{}", report::to_text(report, style::stdout_color()))
         }
         ReportFormat::Json => println!("{}", report.to_json()),
-        ReportFormat::Junit => print!("{}", report::to_junit(&report)),
+        ReportFormat::Junit => print!("{}", report::to_junit(report)),
+        ReportFormat::Md => {
+            let points = exercises
+                .iter()
+                .map(|e| {
+                    let brief = e.brief().unwrap_or_default();
+                    (e.id().to_owned(), report::talking_points(&brief))
+                })
+                .collect();
+            print!("{}", report::to_markdown(report, &points));
+        }
     }
     Ok(if report.all_passed() {
         Outcome::Success

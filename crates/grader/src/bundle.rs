@@ -1,0 +1,264 @@
+//! Take-home bundles: a candidate's copy of the lab with the chosen exercises as stubs and no
+//! reference solutions, and grading what comes back inside the issuer's own lab, so nothing in
+//! the returned folder but the student files can move the grade.
+
+use std::path::{Path, PathBuf};
+
+use aisec_lab::LabRoot;
+use aisec_lab::manifest::sha256_file;
+
+use crate::error::{Error, Result};
+use crate::exercise::Exercise;
+use crate::integrity;
+use crate::registry::Registry;
+
+/// Top-level parts of the lab a bundle carries (exercises are added one by one).
+const CARRIED: [&str; 6] = [
+    "Cargo.toml",
+    "Cargo.lock",
+    "crates",
+    "models",
+    "datasets",
+    "docs",
+];
+
+/// Folders never copied into a bundle.
+const NOT_COPIED: [&str; 3] = ["target", "out", ".git"];
+
+/// What goes on the bundle's cover page.
+#[derive(Debug, Clone, Default)]
+pub struct Cover {
+    /// A title for the assignment.
+    pub title: Option<String>,
+    /// When it is due, as the issuer writes it.
+    pub due: Option<String>,
+}
+
+/// A written bundle.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Files written.
+    pub files: usize,
+    /// Their total size in bytes.
+    pub bytes: u64,
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if from.is_file() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        std::fs::copy(from, to).map_err(|e| Error::io("copying", from, e))?;
+        return Ok(());
+    }
+    std::fs::create_dir_all(to).map_err(|e| Error::io("creating", to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io("listing", from, e))? {
+        let entry = entry.map_err(|e| Error::io("listing", from, e))?;
+        let name = entry.file_name();
+        if NOT_COPIED.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        copy_tree(&entry.path(), &to.join(&name))?;
+    }
+    Ok(())
+}
+
+/// Writes a bundle of `ids` from `lab` into `out` (which must not exist or be empty): the
+/// workspace, models and data, each chosen exercise with its stub as `src/`, a candidate
+/// README, and a lab manifest for the bundle. Reference solutions are never copied.
+pub fn assign(
+    lab: &LabRoot,
+    registry: &Registry,
+    ids: &[String],
+    out: &Path,
+    cover: &Cover,
+) -> Result<Bundle> {
+    if ids.is_empty() {
+        return Err(Error::Usage(
+            "name at least one exercise to assign (--exercises fgsm,pgd)".into(),
+        ));
+    }
+    let chosen = ids
+        .iter()
+        .map(|id| registry.get(id))
+        .collect::<Result<Vec<&Exercise>>>()?;
+    if out.exists()
+        && std::fs::read_dir(out)
+            .map_err(|e| Error::io("listing", out, e))?
+            .next()
+            .is_some()
+    {
+        return Err(Error::Usage(format!(
+            "{} is not empty: choose a new folder for the bundle",
+            out.display()
+        )));
+    }
+    for part in CARRIED {
+        let from = lab.path().join(part);
+        if from.exists() {
+            copy_tree(&from, &out.join(part))?;
+        }
+    }
+    let readme = lab.exercises().join("README.md");
+    if readme.is_file() {
+        copy_tree(&readme, &out.join("exercises/README.md"))?;
+    }
+    for exercise in &chosen {
+        let to = out.join("exercises").join(exercise.id());
+        copy_tree(&exercise.dir, &to)?;
+        // The candidate starts from the stub, whatever the issuer's own copy holds.
+        let src = to.join("src");
+        std::fs::remove_dir_all(&src).map_err(|e| Error::io("removing", &src, e))?;
+        for file in &exercise.manifest.student_files {
+            copy_tree(&exercise.stub_path(file), &to.join(file))?;
+        }
+    }
+    std::fs::write(out.join(".gitignore"), "/target\n/out\n")
+        .map_err(|e| Error::io("writing", out.join(".gitignore"), e))?;
+    let readme = candidate_readme(&chosen, cover);
+    std::fs::write(out.join("README.md"), readme)
+        .map_err(|e| Error::io("writing", out.join("README.md"), e))?;
+    let bundle_lab = LabRoot::at(out);
+    integrity::write_manifest(&bundle_lab)?;
+    let files = aisec_lab::manifest::list_files(out)?;
+    let bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(out.join(f)).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    Ok(Bundle {
+        dir: out.to_owned(),
+        files: files.len() + 1,
+        bytes,
+    })
+}
+
+fn candidate_readme(chosen: &[&Exercise], cover: &Cover) -> String {
+    let title = cover
+        .title
+        .clone()
+        .unwrap_or_else(|| "AI-security take-home lab".into());
+    let mut text = format!("# {title}\n\n");
+    if let Some(due) = &cover.due {
+        text.push_str(&format!("**Due:** {due}\n\n"));
+    }
+    text.push_str(
+        "A hands-on lab: implement each exercise below in Rust against a small CNN, and check \
+         your work with the local grader. Everything runs offline on a laptop CPU.\n\n## The exercises\n\n",
+    );
+    for e in chosen {
+        text.push_str(&format!(
+            "- `{}` ({}, {} points): {} — the brief is `exercises/{}/README.md`\n",
+            e.id(),
+            e.manifest.track,
+            e.manifest.points,
+            e.manifest.title,
+            e.id()
+        ));
+    }
+    text.push_str(
+        "\n## Set up and work\n\n\
+         You need Rust (rustup.rs). The first build compiles the ML library (a few minutes).\n\n\
+         ```\n\
+         cargo run --release -- list              # your exercises and their status\n\
+         cargo run --release -- show <id>         # the brief\n\
+         cargo run --release -- run <id>          # see what your code does (pictures in out/)\n\
+         cargo run --release -- check --all       # grade everything, as the interviewer will\n\
+         cargo run --release -- hint <id>         # a hint, if you are stuck\n\
+         ```\n\n\
+         Edit only `exercises/<id>/src/lib.rs`. Exercises may depend on `aisec-sdk` and nothing \
+         else. The grader checks every other file against `LAB_MANIFEST`; a changed file makes \
+         every exercise fail locally, and the interviewer grades your `src/` files in their own \
+         copy of the lab anyway.\n\n\
+         ## What to hand back\n\n\
+         This whole folder, without `target/` (for example `zip -r lab.zip . -x 'target/*'`). \
+         The grade uses a seed you do not know, so make your code right, not lucky.\n",
+    );
+    text
+}
+
+/// Paths (relative to the bundle) of the covered files of a returned bundle that differ from
+/// the issuer's lab, are extra, or are missing, limited to the parts the bundle carries and the
+/// exercises it holds. Student files are not covered.
+pub fn changed_files(issuer: &LabRoot, returned: &Path) -> Result<Vec<String>> {
+    let returned_lab = LabRoot::at(returned);
+    let held: Vec<String> = exercise_ids(returned)?;
+    // Files of exercises the bundle does not hold are out of scope; everything else is in.
+    let in_scope = |path: &str| match path
+        .strip_prefix("exercises/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((id, _)) => held.iter().any(|h| h == id),
+        None => true,
+    };
+    let theirs = integrity::covered_files(&returned_lab)?;
+    let ours: Vec<String> = integrity::covered_files(issuer)?
+        .into_iter()
+        .filter(|p| in_scope(p))
+        .collect();
+    let mut changed = Vec::new();
+    for path in &theirs {
+        let same = ours.contains(path)
+            && sha256_file(&returned.join(path)).ok().map(|(_, d)| d)
+                == sha256_file(&issuer.path().join(path)).ok().map(|(_, d)| d);
+        if !same {
+            changed.push(path.clone());
+        }
+    }
+    changed.extend(ours.into_iter().filter(|p| !theirs.contains(p)));
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
+}
+
+/// The exercise folders of a returned bundle.
+pub fn exercise_ids(returned: &Path) -> Result<Vec<String>> {
+    let dir = returned.join("exercises");
+    let entries = std::fs::read_dir(&dir).map_err(|e| {
+        Error::Usage(format!(
+            "{} does not look like a returned bundle (no exercises/ folder: {e})",
+            returned.display()
+        ))
+    })?;
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("exercise.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Copies the issuer's lab into `dest` and puts the returned bundle's student files (and only
+/// those) into it, for every exercise the bundle holds. Returns the transplanted lab and the ids.
+pub fn transplant(
+    issuer: &LabRoot,
+    registry: &Registry,
+    returned: &Path,
+    dest: &Path,
+) -> Result<(LabRoot, Vec<String>)> {
+    let lab = crate::sandbox::copy_lab(issuer, dest)?;
+    let mut ids = Vec::new();
+    for id in exercise_ids(returned)? {
+        let ours = registry.get(&id)?;
+        let to = lab.exercises().join(&id);
+        let src = to.join("src");
+        if src.exists() {
+            std::fs::remove_dir_all(&src).map_err(|e| Error::io("removing", &src, e))?;
+        }
+        let theirs = returned.join("exercises").join(&id);
+        let theirs_src = theirs.join("src");
+        if theirs_src.is_dir() {
+            copy_tree(&theirs_src, &src)?;
+        }
+        for file in &ours.manifest.student_files {
+            let from = theirs.join(file);
+            if from.is_file() {
+                copy_tree(&from, &to.join(file))?;
+            }
+        }
+        ids.push(id);
+    }
+    Ok((lab, ids))
+}
