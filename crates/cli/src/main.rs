@@ -36,6 +36,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    // SAFETY: nothing has started a thread yet (argument parsing does not).
+    #[allow(unsafe_code)]
+    unsafe {
+        aisec_lab::runtime::configure_threads(cli.threads);
+    }
     match commands::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),

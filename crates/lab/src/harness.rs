@@ -415,6 +415,11 @@ fn exercise_parts(exercise_toml: &str) -> (String, toml::Table) {
 /// The harness program's `main`: parses the protocol arguments, runs `entry`'s function for
 /// the mode, and writes the result file. Exit code 0 when a result was written, 2 otherwise.
 pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
+    // SAFETY: the generated `main` calls this first, before any thread starts.
+    #[allow(unsafe_code)]
+    unsafe {
+        crate::runtime::configure_threads(None);
+    }
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&raw) {
         Ok(args) => args,

@@ -14,6 +14,7 @@ pub mod poison;
 pub mod presets;
 pub mod privacy;
 pub mod render;
+pub mod runtime;
 pub mod tamper;
 
 pub use error::{Error, Result};
