@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::exercise::Exercise;
 use crate::integrity;
 use crate::registry::Registry;
+use crate::sandbox::copy_tree;
 
 /// Top-level parts of the lab a bundle carries (exercises are added one by one).
 const CARRIED: [&str; 6] = [
@@ -21,9 +22,6 @@ const CARRIED: [&str; 6] = [
     "datasets",
     "docs",
 ];
-
-/// Folders never copied into a bundle.
-const NOT_COPIED: [&str; 3] = ["target", "out", ".git"];
 
 /// What goes on the bundle's cover page.
 #[derive(Debug, Clone, Default)]
@@ -43,26 +41,6 @@ pub struct Bundle {
     pub files: usize,
     /// Their total size in bytes.
     pub bytes: u64,
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    if from.is_file() {
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-        }
-        std::fs::copy(from, to).map_err(|e| Error::io("copying", from, e))?;
-        return Ok(());
-    }
-    std::fs::create_dir_all(to).map_err(|e| Error::io("creating", to, e))?;
-    for entry in std::fs::read_dir(from).map_err(|e| Error::io("listing", from, e))? {
-        let entry = entry.map_err(|e| Error::io("listing", from, e))?;
-        let name = entry.file_name();
-        if NOT_COPIED.contains(&name.to_string_lossy().as_ref()) {
-            continue;
-        }
-        copy_tree(&entry.path(), &to.join(&name))?;
-    }
-    Ok(())
 }
 
 /// Writes a bundle of `ids` from `lab` into `out` (which must not exist or be empty): the

@@ -13,11 +13,20 @@ const NOT_COPIED: [&str; 4] = ["target", "out", ".git", "fuzz"];
 /// Copies the lab at `lab` into `dest` (which must exist), leaving out build output, pictures
 /// and version control, and returns the copy.
 pub fn copy_lab(lab: &LabRoot, dest: &Path) -> Result<LabRoot> {
-    copy_dir(lab.path(), dest)?;
+    copy_tree(lab.path(), dest)?;
     Ok(LabRoot::at(dest))
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+/// Copies a file, or a folder recursively, to `to` (creating its parent folders), skipping
+/// [`NOT_COPIED`] folders at any depth and anything that is neither a file nor a folder.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    if from.is_file() {
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        std::fs::copy(from, to).map_err(|e| Error::io("copying", from, e))?;
+        return Ok(());
+    }
     std::fs::create_dir_all(to).map_err(|e| Error::io("creating", to, e))?;
     let entries = std::fs::read_dir(from).map_err(|e| Error::io("listing", from, e))?;
     for entry in entries {
@@ -29,7 +38,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         let target = to.join(&name);
         if kind.is_dir() {
             if !NOT_COPIED.contains(&name.to_string_lossy().as_ref()) {
-                copy_dir(&entry.path(), &target)?;
+                copy_tree(&entry.path(), &target)?;
             }
         } else if kind.is_file() {
             std::fs::copy(entry.path(), &target)
@@ -51,5 +60,5 @@ pub fn swap_in_solution(lab: &LabRoot, id: &str) -> Result<()> {
         )));
     }
     std::fs::remove_dir_all(&to).map_err(|e| Error::io("removing", &to, e))?;
-    copy_dir(&from, &to)
+    copy_tree(&from, &to)
 }
