@@ -30,26 +30,18 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         ) else {
             return Ok(());
         };
-        let ball = match checks::ball(x, &adv) {
-            Ok(ball) => ball,
-            Err(e) => {
-                ctx.check(
-                    &format!("{name}: output shape"),
-                    false,
-                    e.to_string(),
-                    "same shape as the input",
-                    "return one image per input image",
-                );
-                return Ok(());
-            }
-        };
-        ctx.check(
-            &format!("{name}: stays in the eps-ball and in [0, 1]"),
-            ball.holds(EPS),
-            ball.describe(),
-            format!("max |adv - x| <= {EPS}, every pixel in [0, 1] and finite"),
+        if checks::check_in_ball(
+            ctx,
+            name,
+            x,
+            &adv,
+            EPS,
             "project after every step: clamp to [x - eps, x + eps] and to [0, 1]",
-        );
+        )
+        .is_none()
+        {
+            return Ok(());
+        }
         let theirs = checks::accuracy(&model, &adv, y)?;
         let reference = {
             let mut rng = ctx.rng(&start_stream);

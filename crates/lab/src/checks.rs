@@ -75,6 +75,40 @@ pub fn ball(x: &Tensor, adv: &Tensor) -> Result<Ball> {
     Ok(result)
 }
 
+/// Records the two checks every L-inf attack's output faces, named `"<label>: output shape"`
+/// (recorded only when it fails) and `"<label>: stays in the eps-ball and in [0, 1]"`, with
+/// `hint` for the second. Returns `None` when the shape is wrong: nothing else can be measured.
+pub fn check_in_ball(
+    ctx: &mut Context,
+    label: &str,
+    x: &Tensor,
+    adv: &Tensor,
+    eps: f32,
+    hint: &str,
+) -> Option<Ball> {
+    let ball = match ball(x, adv) {
+        Ok(ball) => ball,
+        Err(e) => {
+            ctx.check(
+                &format!("{label}: output shape"),
+                false,
+                e.to_string(),
+                "same shape as the input",
+                "return one image per input image",
+            );
+            return None;
+        }
+    };
+    ctx.check(
+        &format!("{label}: stays in the eps-ball and in [0, 1]"),
+        ball.holds(eps),
+        ball.describe(),
+        format!("max |adv - x| <= {eps}, every pixel in [0, 1] and finite"),
+        hint,
+    );
+    Some(ball)
+}
+
 /// Fraction of `x` that `model` classifies as `labels`.
 pub fn accuracy(model: &Cnn, x: &Tensor, labels: &[u32]) -> Result<f64> {
     Ok(aisec_sdk::metrics::accuracy(&model.predict(x)?, labels))
