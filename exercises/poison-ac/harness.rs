@@ -38,6 +38,38 @@ fn train(ctx: &Context, data: &Dataset, epochs: usize, what: &str) -> Result<Cnn
     Ok(model)
 }
 
+/// Held-out accuracy on the source class: the poisoned model, the model retrained without
+/// the flagged rows, and a model trained on clean labels.
+struct Repair {
+    held_out: usize,
+    before: f64,
+    after: f64,
+    clean: f64,
+}
+
+/// Retrains without `flagged` and on clean labels, and reads the source class with all three.
+fn repair(ctx: &Context, run: &Run, flagged: &[usize], epochs: usize) -> Result<Repair> {
+    let repaired = train(
+        ctx,
+        &poison::without_rows(&run.poisoned.data, flagged)?,
+        epochs,
+        "retraining without the flagged rows",
+    )?;
+    let clean = train(
+        ctx,
+        &ctx.data()?.train,
+        epochs,
+        "training on clean labels (for comparison)",
+    )?;
+    let source = held_out_class(ctx, run.poisoned.plan.source)?;
+    Ok(Repair {
+        held_out: source.len(),
+        before: run.model.accuracy(&source)?,
+        after: repaired.accuracy(&source)?,
+        clean: clean.accuracy(&source)?,
+    })
+}
+
 /// Held-out digits of `class`: every row of the test and population splits with that label.
 fn held_out_class(ctx: &Context, class: u32) -> Result<Dataset> {
     let data = ctx.data()?;
@@ -157,34 +189,19 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         );
         return Ok(());
     }
-    let repaired = train(
-        ctx,
-        &poison::without_rows(&run.poisoned.data, &flagged)?,
-        epochs,
-        "retraining without the flagged rows",
-    )?;
-    let clean = train(
-        ctx,
-        &data.train,
-        epochs,
-        "training on clean labels (for comparison)",
-    )?;
-    let source = held_out_class(ctx, plan.source)?;
-    let before = run.model.accuracy(&source)?;
-    let after = repaired.accuracy(&source)?;
-    let reference = clean.accuracy(&source)?;
+    let repair = repair(ctx, &run, &flagged, epochs)?;
     ctx.check(
         "repair recovers the source class",
-        after >= reference - max_gap,
+        repair.after >= repair.clean - max_gap,
         format!(
             "held-out {}s ({}): poisoned model {}, repaired {}, trained on clean labels {}",
             plan.source,
-            source.len(),
-            percent(before),
-            percent(after),
-            percent(reference)
+            repair.held_out,
+            percent(repair.before),
+            percent(repair.after),
+            percent(repair.clean)
         ),
-        format!(">= {} (clean - {:.0} points)", percent(reference - max_gap), max_gap * 100.0),
+        format!(">= {} (clean - {:.0} points)", percent(repair.clean - max_gap), max_gap * 100.0),
         "the flagged rows are removed before retraining: missed poison keeps teaching the wrong label",
     );
     Ok(())
@@ -365,31 +382,14 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
     }
 
     // Repair.
-    let repaired = train(
-        ctx,
-        &poison::without_rows(train_set, &flagged)?,
-        epochs,
-        "retraining without the flagged rows",
-    )?;
-    let clean = train(
-        ctx,
-        &data.train,
-        epochs,
-        "training on clean labels (for comparison)",
-    )?;
-    let source = held_out_class(ctx, plan.source)?;
-    let (before, after, reference) = (
-        run.model.accuracy(&source)?,
-        repaired.accuracy(&source)?,
-        clean.accuracy(&source)?,
-    );
+    let repair = repair(ctx, &run, &flagged, epochs)?;
     ctx.say(&format!(
         "Held-out {}s ({} digits) read correctly: poisoned model {}, after repair {}, clean labels {}.",
         plan.source,
-        source.len(),
-        percent(before),
-        percent(after),
-        percent(reference)
+        repair.held_out,
+        percent(repair.before),
+        percent(repair.after),
+        percent(repair.clean)
     ));
     for p in &pictures {
         ctx.say(&format!("picture: {p}"));
@@ -408,7 +408,7 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
             "recall": detection.recall,
             "f1": detection.f1,
         },
-        "source_accuracy": { "n": source.len(), "poisoned": before, "repaired": after, "clean": reference },
+        "source_accuracy": { "n": repair.held_out, "poisoned": repair.before, "repaired": repair.after, "clean": repair.clean },
         "pictures": pictures,
     }));
     Ok(())
