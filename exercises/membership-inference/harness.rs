@@ -68,29 +68,40 @@ fn reference_attack(
     Ok((privacy::evaluate(&members, &others)?, scores))
 }
 
+/// The reference attack's scores when the target answers with `answer`: on the evaluation
+/// records, and on the known non-members an attacker sets thresholds from.
+struct Scored {
+    eval: Vec<f64>,
+    known: Vec<f64>,
+}
+
+fn reference_scores(
+    s: &Setup,
+    answer: &dyn Fn(&Tensor) -> aisec_sdk::Result<Tensor>,
+) -> Result<Scored> {
+    let model = &s.target.model;
+    Ok(Scored {
+        eval: privacy::true_label_log_odds(
+            &answer(&model.probabilities(s.eval.images())?)?,
+            s.eval.labels(),
+        )?,
+        known: privacy::true_label_log_odds(
+            &answer(&model.probabilities(s.known_non_members.images())?)?,
+            s.known_non_members.labels(),
+        )?,
+    })
+}
+
 /// The reference attack at a false-positive budget an attacker can actually set: the threshold
 /// comes from the known non-members, ties broken at random (counted in expectation).
 /// Returns (TPR, FPR) on the evaluation records.
-fn reference_attack_at(
-    s: &Setup,
-    answer: &dyn Fn(&Tensor) -> aisec_sdk::Result<Tensor>,
-    budget: f64,
-) -> Result<(f64, f64)> {
-    let model = &s.target.model;
-    let scores = privacy::true_label_log_odds(
-        &answer(&model.probabilities(s.eval.images())?)?,
-        s.eval.labels(),
-    )?;
-    let known = privacy::true_label_log_odds(
-        &answer(&model.probabilities(s.known_non_members.images())?)?,
-        s.known_non_members.labels(),
-    )?;
-    let (members, others) = split(&scores, &s.is_member);
-    Ok(privacy::expected_rates(
+fn reference_attack_at(s: &Setup, scored: &Scored, budget: f64) -> (f64, f64) {
+    let (members, others) = split(&scored.eval, &s.is_member);
+    privacy::expected_rates(
         &members,
         &others,
-        privacy::threshold_at_fpr(&known, budget),
-    ))
+        privacy::threshold_at_fpr(&scored.known, budget),
+    )
 }
 
 /// What an attacker who sees only the predicted label gains: "member if the model is right"
@@ -321,9 +332,11 @@ fn show(ctx: &mut Context) -> Result<()> {
 
     ctx.say("\nThe reference attack with a threshold set from known non-members (advantage = TPR - FPR):");
     let mut budgets = Vec::new();
+    let plain_scores = reference_scores(&s, &|p| Ok(p.clone()))?;
+    let defended_scores = reference_scores(&s, &exercise::defend)?;
     for budget in [0.01, 0.05, 0.1, 0.25, 0.5] {
-        let (plain_tpr, plain_fpr) = reference_attack_at(&s, &|p| Ok(p.clone()), budget)?;
-        let (after_tpr, after_fpr) = reference_attack_at(&s, &exercise::defend, budget)?;
+        let (plain_tpr, plain_fpr) = reference_attack_at(&s, &plain_scores, budget);
+        let (after_tpr, after_fpr) = reference_attack_at(&s, &defended_scores, budget);
         let (plain, after) = (plain_tpr - plain_fpr, after_tpr - after_fpr);
         ctx.say(&format!(
             "  FPR {:>5}: full outputs TPR {:>6} (advantage {plain:.3}); after your defence TPR {:>6} (advantage {after:.3})",
