@@ -74,6 +74,20 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Draws the series labels as every plot here shows them: upper right, on a light box.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font((FONT, 15))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 /// A line plot with markers, a legend and a grid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinePlot {
@@ -182,14 +196,7 @@ pub fn line_plot(plot: &LinePlot, path: &Path) -> Result<()> {
                     .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
                     .map_err(|e| err(e.to_string()))?;
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(180, 180, 180))
-                .label_font((FONT, 15))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| err(e.to_string()))?;
+            draw_legend(&mut chart).map_err(&err)?;
         }};
     }
     if plot.log_x {
@@ -269,14 +276,7 @@ pub fn histogram(
             .label(label.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 15))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
+    draw_legend(&mut chart).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))
 }
 
@@ -336,14 +336,7 @@ pub fn scatter(
             .label(label.as_str())
             .legend(move |(x, y)| Circle::new((x + 7, y), 4, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 15))
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| err(e.to_string()))?;
+    draw_legend(&mut chart).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))
 }
 
