@@ -9,6 +9,19 @@ use crate::support::{
 const FGSM_SIGNATURE: &str = "use aisec_sdk::{Cnn, Result, Tensor};\npub fn fgsm(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32) -> Result<Tensor> {";
 const PGD_SIGNATURE: &str = "use aisec_sdk::rng::Rng;\nuse aisec_sdk::{Cnn, Result, Tensor};\npub fn pgd(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32, step: f32, steps: usize, rng: &mut Rng) -> Result<Tensor> {";
 
+/// Asserts that exercise `id` got the verdict `expected` with a message mentioning `part`.
+fn assert_verdict(report: &serde_json::Value, id: &str, expected: &str, part: &str) {
+    assert_eq!(verdict(report, id), expected, "{report}");
+    let exercise = report["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap();
+    let message = exercise["message"].as_str().unwrap_or_default();
+    assert!(message.contains(part), "{id}: {message:?} lacks {part:?}");
+}
+
 #[test]
 fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
     let lab = copy_of_lab();
@@ -45,14 +58,7 @@ fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
     let out = check(&[]);
     assert_exit(&out, 1);
     let report = json_report(&out);
-    assert_eq!(verdict(&report, "fgsm"), "build-error");
-    assert!(
-        report["exercises"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("error"),
-        "{report}"
-    );
+    assert_verdict(&report, "fgsm", "build-error", "error");
     assert_eq!(verdict(&report, "pgd"), "timed-out");
     // Now that it is built, the loop is stopped within its limit plus a few seconds.
     let started = Instant::now();
@@ -94,22 +100,8 @@ fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
     );
     let out = check(&[]);
     let report = json_report(&out);
-    assert_eq!(verdict(&report, "fgsm"), "crashed");
-    assert!(
-        report["exercises"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("boom"),
-        "{report}"
-    );
-    assert_eq!(verdict(&report, "pgd"), "crashed");
-    assert!(
-        report["exercises"][1]["message"]
-            .as_str()
-            .unwrap()
-            .contains("memory"),
-        "{report}"
-    );
+    assert_verdict(&report, "fgsm", "crashed", "boom");
+    assert_verdict(&report, "pgd", "crashed", "memory");
 
     // An extra dependency is refused, with the reason.
     let manifest = lab.join("exercises/fgsm/Cargo.toml");
