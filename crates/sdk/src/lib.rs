@@ -21,6 +21,7 @@ mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod supply_chain;
 pub mod train;

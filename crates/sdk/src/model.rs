@@ -36,6 +36,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::data::{Dataset, N_CLASSES, SIDE};
 use crate::error::{Error, Result};
+use crate::kernels;
 use crate::ops::{self, Reduction};
 use crate::rng;
 
@@ -220,16 +221,22 @@ impl Cnn {
 
     /// Runs `f` over `x` in pieces of [`EVAL_BATCH`] rows with frozen weights and concatenates
     /// the results along the first dimension.
-    fn in_pieces(&self, x: &Tensor, f: impl Fn(&Cnn, &Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    fn in_pieces(
+        &self,
+        x: &Tensor,
+        f: impl Fn(&Cnn, &Tensor) -> Result<Tensor> + Sync,
+    ) -> Result<Tensor> {
         Cnn::check_input(x)?;
         let frozen = self.frozen();
         let x = x.detach();
         let n = x.dim(0)?;
-        let pieces = (0..n.max(1))
-            .step_by(EVAL_BATCH)
-            .map(|start| f(&frozen, &x.narrow(0, start, EVAL_BATCH.min(n - start))?))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Tensor::cat(&pieces, 0)?)
+        kernels::on_worker(|| {
+            let pieces = (0..n.max(1))
+                .step_by(EVAL_BATCH)
+                .map(|start| f(&frozen, &x.narrow(0, start, EVAL_BATCH.min(n - start))?))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Tensor::cat(&pieces, 0)?)
+        })
     }
 
     /// Logits of any number of images, without autograd. x: (n, 1, 28, 28) → (n, 10).
@@ -276,21 +283,24 @@ impl Cnn {
         let frozen = self.frozen();
         let mut loss = 0.0;
         let mut pieces = Vec::new();
-        for start in (0..n).step_by(EVAL_BATCH) {
-            let len = EVAL_BATCH.min(n - start);
-            let input = Var::from_tensor(&x.narrow(0, start, len)?)?;
-            let piece_loss = ops::cross_entropy(
-                &frozen.forward(input.as_tensor())?,
-                &labels[start..start + len],
-                Reduction::Sum,
-            )?;
-            let grads = piece_loss.backward()?;
-            loss += piece_loss.to_scalar::<f32>()?;
-            let grad = grads
-                .get(input.as_tensor())
-                .ok_or_else(|| Error::invalid("input batch", "no gradient reached the input"))?;
-            pieces.push(grad.clone());
-        }
+        kernels::on_worker(|| -> Result<()> {
+            for start in (0..n).step_by(EVAL_BATCH) {
+                let len = EVAL_BATCH.min(n - start);
+                let input = Var::from_tensor(&x.narrow(0, start, len)?)?;
+                let piece_loss = ops::cross_entropy(
+                    &frozen.forward(input.as_tensor())?,
+                    &labels[start..start + len],
+                    Reduction::Sum,
+                )?;
+                let grads = piece_loss.backward()?;
+                loss += piece_loss.to_scalar::<f32>()?;
+                let grad = grads.get(input.as_tensor()).ok_or_else(|| {
+                    Error::invalid("input batch", "no gradient reached the input")
+                })?;
+                pieces.push(grad.clone());
+            }
+            Ok(())
+        })?;
         let gradient = if pieces.is_empty() {
             x.zeros_like()?
         } else {

@@ -5,12 +5,13 @@
 //! each batch's images before the step (adversarial training does this).
 
 use candle_core::Tensor;
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::kernels;
 use crate::model::Cnn;
 use crate::ops::{self, Reduction};
+use crate::optim::Adam;
 use crate::rng::{self, Rng};
 
 /// Hyper-parameters of one training run.
@@ -120,12 +121,7 @@ impl<'a> Trainer<'a> {
             return Err(Error::invalid("training data", "no rows to train on"));
         }
         let (model, vars) = initial.trainable()?;
-        let params = ParamsAdamW {
-            lr: self.config.learning_rate,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        };
-        let mut optimiser = AdamW::new(vars, params)?;
+        let mut optimiser = Adam::new(vars, self.config.learning_rate)?;
         let mut shuffle_rng = rng::rng(self.config.seed, "shuffle");
         let mut perturb_rng = rng::rng(self.config.seed, "perturb");
         let n_batches = data.len().div_ceil(self.config.batch_size);
@@ -143,12 +139,15 @@ impl<'a> Trainer<'a> {
                     images =
                         perturb(&model, &images, batch_data.labels(), &mut perturb_rng)?.detach();
                 }
-                let loss = ops::cross_entropy(
-                    &model.forward(&images)?,
-                    batch_data.labels(),
-                    Reduction::Mean,
-                )?;
-                optimiser.backward_step(&loss)?;
+                let loss = kernels::on_worker(|| -> Result<Tensor> {
+                    let loss = ops::cross_entropy(
+                        &model.forward(&images)?,
+                        batch_data.labels(),
+                        Reduction::Mean,
+                    )?;
+                    optimiser.backward_step(&loss)?;
+                    Ok(loss)
+                })?;
                 if let Some(on_step) = self.on_step.as_mut() {
                     on_step(&Progress {
                         epoch,
