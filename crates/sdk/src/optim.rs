@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn gives_the_same_weights_bit_for_bit_as_candles_adamw_without_decay() -> Result<()> {
         let dev = Device::Cpu;
-        let values = |n: usize, k: f32| (0..n).map(|i| ((i as f32 * k).sin())).collect::<Vec<_>>();
+        let values = |n: usize, k: f32| (0..n).map(|i| (i as f32 * k).sin()).collect::<Vec<_>>();
         let x = Tensor::from_vec(values(12, 0.7), (4, 3), &dev)?;
         let start_a = Tensor::from_vec(values(6, 1.3), (3, 2), &dev)?;
         let start_b = Tensor::from_vec(vec![0.5f32, -0.0], 2, &dev)?;
