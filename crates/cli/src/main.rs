@@ -10,10 +10,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// candle's training and gradient passes allocate many short-lived full-size temporaries;
-/// mimalloc serves them several times faster than the system allocator.
+/// See `aisec_lab::runtime` for why.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: aisec_lab::runtime::Allocator = aisec_lab::runtime::Allocator;
 
 /// How a command ended, when it did not fail with an error.
 pub enum Outcome {
