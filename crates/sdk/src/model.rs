@@ -206,8 +206,8 @@ impl Cnn {
     pub fn forward_with_penultimate(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         Cnn::check_input(x)?;
         let p = &self.params;
-        let h = ops::relu_max_pool2x2(&ops::conv2d(x, &p[0], &p[1])?)?;
-        let h = ops::relu_max_pool2x2(&ops::conv2d(&h, &p[2], &p[3])?)?;
+        let h = ops::conv_relu_pool(x, &p[0], &p[1])?;
+        let h = ops::conv_relu_pool(&h, &p[2], &p[3])?;
         let h = h.flatten_from(1)?;
         let penultimate = ops::relu(&h.matmul(&p[4].t()?)?.broadcast_add(&p[5])?)?;
         let logits = penultimate.matmul(&p[6].t()?)?.broadcast_add(&p[7])?;

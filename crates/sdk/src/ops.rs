@@ -7,6 +7,7 @@
 //!   tracked (a frozen weight gets no gradient; a data batch gets none during training);
 //! - [`relu_max_pool2x2`] routes each window's gradient to its first maximum, if positive;
 //! - [`relu`] passes gradient only where the input is positive;
+//! - [`conv_relu_pool`] is [`conv2d`] then [`relu_max_pool2x2`] in one op, for speed;
 //! - [`cross_entropy`] takes `u32` targets as a slice and returns `softmax - one_hot` exactly.
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Shape, Storage, Tensor, bail};
@@ -131,6 +132,121 @@ impl CustomOp3 for Conv2d {
                     conv::backward_params(x, g, &s, &mut dw, &mut db)
                 })
             })??;
+            (
+                Some(tensor(dw, weight.dims())?),
+                Some(tensor(db, bias.dims())?),
+            )
+        } else {
+            (None, None)
+        };
+        Ok((grad_x, grad_w, grad_b))
+    }
+}
+
+/// `max_pool2d(relu(conv2d(x, weight, bias)), 2)` as one op: the same values and gradients as
+/// [`conv2d`] followed by [`relu_max_pool2x2`], without the convolution's output ever becoming a
+/// tensor of the graph. The forward pass records, per output, where in its window the gradient
+/// goes (one byte), and the backward pass scatters to it; candle's autograd then never
+/// allocates, zeroes and accumulates the full-size gradient of the convolution's output.
+///
+/// x: (batch, in_channels, h, w); weight: (out_channels, in_channels, k, k); bias:
+/// (out_channels), with h - k + 1 and w - k + 1 even. Returns (batch, out_channels,
+/// (h - k + 1) / 2, (w - k + 1) / 2).
+pub fn conv_relu_pool(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
+    let op = ConvReluPool {
+        record: x.track_op() || weight.track_op() || bias.track_op(),
+        positions: std::sync::OnceLock::new(),
+    };
+    x.contiguous()?
+        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
+}
+
+struct ConvReluPool {
+    /// Whether a backward pass may follow (anything tracked): only then are positions kept.
+    record: bool,
+    /// Per output: the window position its gradient goes to ([`pool::NO_GRADIENT`] for none).
+    positions: std::sync::OnceLock<Vec<u8>>,
+}
+
+fn conv_pool_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvShape> {
+    let s = conv_shape(x, w, b)?;
+    if s.out_height() % 2 != 0 || s.out_width() % 2 != 0 {
+        bail!(
+            "conv_relu_pool: the convolution's output {}x{} is not even in both sides",
+            s.out_height(),
+            s.out_width()
+        );
+    }
+    Ok(s)
+}
+
+impl CustomOp3 for ConvReluPool {
+    fn name(&self) -> &'static str {
+        "aisec-conv-relu-maxpool2x2"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> CandleResult<(CpuStorage, Shape)> {
+        let s = conv_pool_shape(l1.dims(), l2.dims(), l3.dims())?;
+        let (x, w, b) = (
+            contiguous_f32(s1, l1, "x")?,
+            contiguous_f32(s2, l2, "weight")?,
+            contiguous_f32(s3, l3, "bias")?,
+        );
+        let mut conv_out = vec![0.0; s.batch * s.output_len()];
+        conv::forward(x, w, b, &s, &mut conv_out);
+        let (oh, ow) = (s.out_height(), s.out_width());
+        let mut out = vec![0.0; conv_out.len() / 4];
+        if self.record {
+            let mut positions = vec![0; out.len()];
+            pool::forward_recording(&conv_out, oh, ow, &mut out, &mut positions);
+            if self.positions.set(positions).is_err() {
+                bail!("conv_relu_pool: the op was run twice");
+            }
+        } else {
+            pool::forward(&conv_out, oh, ow, &mut out);
+        }
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((s.batch, s.out_channels, oh / 2, ow / 2)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad_out: &Tensor,
+    ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let s = conv_pool_shape(x.dims(), weight.dims(), bias.dims())?;
+        let Some(positions) = self.positions.get() else {
+            bail!("conv_relu_pool: backward pass of a run that tracked nothing");
+        };
+        let mut grad_conv = vec![0.0; s.batch * s.output_len()];
+        with_data(grad_out, |g| {
+            pool::backward_recorded(positions, g, s.out_height(), s.out_width(), &mut grad_conv)
+        })?;
+        let grad_x = if x.track_op() {
+            let mut dx = vec![0.0; s.batch * s.input_len()];
+            with_data(weight, |w| conv::backward_input(&grad_conv, w, &s, &mut dx))?;
+            Some(tensor(dx, x.dims())?)
+        } else {
+            None
+        };
+        let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
+            let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
+            with_data(x, |x| {
+                conv::backward_params(x, &grad_conv, &s, &mut dw, &mut db)
+            })?;
             (
                 Some(tensor(dw, weight.dims())?),
                 Some(tensor(db, bias.dims())?),
@@ -321,5 +437,67 @@ impl CustomOp1 for CrossEntropy {
             dx
         })?;
         Ok(Some(tensor(dx, logits.dims())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Var;
+
+    use super::*;
+
+    fn values(shape: &[usize], seed: usize) -> CandleResult<Tensor> {
+        let n = shape.iter().product::<usize>();
+        let v = (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * 0.8)
+            .collect();
+        tensor(v, shape)
+    }
+
+    fn bits(t: &Tensor) -> CandleResult<Vec<u32>> {
+        Ok(t.flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .map(|v| v.to_bits())
+            .collect())
+    }
+
+    /// Values and the gradients of all three arguments, bit for bit, on a batch with ties and
+    /// non-positive windows (the kernels' own tests pin PyTorch's routing).
+    #[test]
+    fn conv_relu_pool_equals_conv_then_relu_pool() -> CandleResult<()> {
+        let x = Var::from_tensor(&values(&[3, 2, 9, 7], 1)?.round()?)?;
+        let w = Var::from_tensor(&values(&[4, 2, 2, 2], 2)?)?;
+        let b = Var::from_tensor(&values(&[4], 3)?)?;
+        let g = values(&[3, 4, 4, 3], 4)?;
+        let fused = conv_relu_pool(&x, &w, &b)?;
+        let split = relu_max_pool2x2(&conv2d(&x, &w, &b)?)?;
+        assert_eq!(bits(&fused)?, bits(&split)?);
+        let fused_grads = (fused * &g)?.sum_all()?.backward()?;
+        let split_grads = (split * &g)?.sum_all()?.backward()?;
+        for v in [&x, &w, &b] {
+            let get = |grads: &candle_core::backprop::GradStore| {
+                grads
+                    .get(v.as_tensor())
+                    .cloned()
+                    .ok_or_else(|| candle_core::Error::Msg("no gradient".into()))
+            };
+            let (f, s) = (get(&fused_grads)?, get(&split_grads)?);
+            assert_eq!(bits(&f)?, bits(&s)?);
+            assert!(f.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn conv_relu_pool_refuses_an_odd_convolution_output() -> CandleResult<()> {
+        let err = conv_relu_pool(
+            &values(&[1, 1, 6, 6], 1)?,
+            &values(&[2, 1, 2, 2], 2)?,
+            &values(&[2], 3)?,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not even"), "{err}");
+        Ok(())
     }
 }

@@ -88,6 +88,67 @@ pub fn backward(x: &[f32], grad_out: &[f32], height: usize, width: usize, grad_x
         });
 }
 
+/// The window position [`forward_recording`] stores when no gradient flows back through a
+/// window (its maximum is not positive, or is NaN).
+pub const NO_GRADIENT: u8 = 4;
+
+/// out = max_pool2x2(relu(x)), and for each output the position (0..4, row-major) within its
+/// window of the element its gradient goes to, or [`NO_GRADIENT`].
+pub fn forward_recording(x: &[f32], height: usize, width: usize, out: &mut [f32], at: &mut [u8]) {
+    let (oh, ow) = (height / 2, width / 2);
+    out.par_chunks_mut(CHUNK * oh * ow)
+        .zip(at.par_chunks_mut(CHUNK * oh * ow))
+        .zip(x.par_chunks(CHUNK * height * width))
+        .for_each(|((out, at), x)| {
+            for ((out, at), plane) in out
+                .chunks_mut(oh * ow)
+                .zip(at.chunks_mut(oh * ow))
+                .zip(x.chunks(height * width))
+            {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let (i, max) = first_max(window(plane, width, oy, ox));
+                        out[oy * ow + ox] = relu(max);
+                        at[oy * ow + ox] = if max > 0.0 { i as u8 } else { NO_GRADIENT };
+                    }
+                }
+            }
+        });
+}
+
+/// grad_x for out = max_pool2x2(relu(x)), given grad_out and the positions
+/// [`forward_recording`] stored.
+pub fn backward_recorded(
+    at: &[u8],
+    grad_out: &[f32],
+    height: usize,
+    width: usize,
+    grad_x: &mut [f32],
+) {
+    let (oh, ow) = (height / 2, width / 2);
+    grad_x
+        .par_chunks_mut(CHUNK * height * width)
+        .zip(at.par_chunks(CHUNK * oh * ow))
+        .zip(grad_out.par_chunks(CHUNK * oh * ow))
+        .for_each(|((grad_x, at), grad_out)| {
+            grad_x.fill(0.0);
+            for ((dx, at), dout) in grad_x
+                .chunks_mut(height * width)
+                .zip(at.chunks(oh * ow))
+                .zip(grad_out.chunks(oh * ow))
+            {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let i = usize::from(at[oy * ow + ox]);
+                        if i < usize::from(NO_GRADIENT) {
+                            dx[(2 * oy + i / 2) * width + 2 * ox + i % 2] = dout[oy * ow + ox];
+                        }
+                    }
+                }
+            }
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +175,25 @@ mod tests {
             0.0, 0.0,  0.0,  0.0,
         ];
         assert_eq!(dx, want);
+    }
+
+    #[test]
+    fn recorded_positions_give_the_same_values_and_gradients() {
+        let x: Vec<f32> = (0..2 * 4 * 6)
+            .map(|i| [1.0, -2.0, 3.0, 3.0, 0.0, f32::NAN, -1.0, 2.5][(i * 7) % 8])
+            .collect();
+        let (mut out, mut out_rec) = (vec![0.0; 12], vec![0.0; 12]);
+        let mut at = vec![0; 12];
+        forward(&x, 4, 6, &mut out);
+        forward_recording(&x, 4, 6, &mut out_rec, &mut at);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&out), bits(&out_rec));
+        let g: Vec<f32> = (1..=12).map(|v| v as f32).collect();
+        let (mut dx, mut dx_rec) = (vec![7.0; x.len()], vec![7.0; x.len()]);
+        backward(&x, &g, 4, 6, &mut dx);
+        backward_recorded(&at, &g, 4, 6, &mut dx_rec);
+        assert_eq!(dx, dx_rec);
+        assert!(at.contains(&NO_GRADIENT) && dx.iter().any(|&v| v != 0.0));
     }
 
     #[test]
