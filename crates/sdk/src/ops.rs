@@ -10,6 +10,8 @@
 //! - [`conv_relu_pool`] is [`conv2d`] then [`relu_max_pool2x2`] in one op, for speed;
 //! - [`cross_entropy`] takes `u32` targets as a slice and returns `softmax - one_hot` exactly.
 
+use std::sync::OnceLock;
+
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Device, Layout, Shape, Storage, Tensor, bail};
 
 use crate::kernels::{conv, pool};
@@ -94,13 +96,7 @@ impl CustomOp3 for Conv2d {
         l3: &Layout,
     ) -> CandleResult<(CpuStorage, Shape)> {
         let s = conv_shape(l1.dims(), l2.dims(), l3.dims())?;
-        let (x, w, b) = (
-            contiguous_f32(s1, l1, "x")?,
-            contiguous_f32(s2, l2, "weight")?,
-            contiguous_f32(s3, l3, "bias")?,
-        );
-        let mut out = vec![0.0; s.batch * s.output_len()];
-        conv::forward(x, w, b, &s, &mut out);
+        let out = conv_forward(&s, (s1, l1), (s2, l2), (s3, l3))?;
         Ok((
             CpuStorage::F32(out),
             Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width())),
@@ -116,31 +112,57 @@ impl CustomOp3 for Conv2d {
         grad_out: &Tensor,
     ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = conv_shape(x.dims(), weight.dims(), bias.dims())?;
-        let grad_x = if x.track_op() {
-            let mut dx = vec![0.0; s.batch * s.input_len()];
-            with_data(grad_out, |g| {
-                with_data(weight, |w| conv::backward_input(g, w, &s, &mut dx))
-            })??;
-            Some(tensor(dx, x.dims())?)
-        } else {
-            None
-        };
-        let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
-            let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
-            with_data(x, |x| {
-                with_data(grad_out, |g| {
-                    conv::backward_params(x, g, &s, &mut dw, &mut db)
-                })
-            })??;
-            (
-                Some(tensor(dw, weight.dims())?),
-                Some(tensor(db, bias.dims())?),
-            )
-        } else {
-            (None, None)
-        };
-        Ok((grad_x, grad_w, grad_b))
+        with_data(grad_out, |g| conv_backward(&s, x, weight, bias, g))?
     }
+}
+
+/// The output of a convolution of shape `s`, from the storages of x, weight and bias.
+fn conv_forward(
+    s: &conv::ConvShape,
+    x: (&CpuStorage, &Layout),
+    weight: (&CpuStorage, &Layout),
+    bias: (&CpuStorage, &Layout),
+) -> CandleResult<Vec<f32>> {
+    let mut out = vec![0.0; s.batch * s.output_len()];
+    conv::forward(
+        contiguous_f32(x.0, x.1, "x")?,
+        contiguous_f32(weight.0, weight.1, "weight")?,
+        contiguous_f32(bias.0, bias.1, "bias")?,
+        s,
+        &mut out,
+    );
+    Ok(out)
+}
+
+/// The gradients of a convolution's tracked arguments (`None` for the others), given the
+/// gradient of its output.
+fn conv_backward(
+    s: &conv::ConvShape,
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    grad_out: &[f32],
+) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    let grad_x = if x.track_op() {
+        let mut dx = vec![0.0; s.batch * s.input_len()];
+        with_data(weight, |w| conv::backward_input(grad_out, w, s, &mut dx))?;
+        Some(tensor(dx, x.dims())?)
+    } else {
+        None
+    };
+    let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
+        let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
+        with_data(x, |x| {
+            conv::backward_params(x, grad_out, s, &mut dw, &mut db)
+        })?;
+        (
+            Some(tensor(dw, weight.dims())?),
+            Some(tensor(db, bias.dims())?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok((grad_x, grad_w, grad_b))
 }
 
 /// `max_pool2d(relu(conv2d(x, weight, bias)), 2)` as one op: the same values and gradients as
@@ -155,7 +177,7 @@ impl CustomOp3 for Conv2d {
 pub fn conv_relu_pool(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
     let op = ConvReluPool {
         record: x.track_op() || weight.track_op() || bias.track_op(),
-        positions: std::sync::OnceLock::new(),
+        positions: OnceLock::new(),
     };
     x.contiguous()?
         .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)
@@ -165,7 +187,7 @@ struct ConvReluPool {
     /// Whether a backward pass may follow (anything tracked): only then are positions kept.
     record: bool,
     /// Per output: the window position its gradient goes to ([`pool::NO_GRADIENT`] for none).
-    positions: std::sync::OnceLock<Vec<u8>>,
+    positions: OnceLock<Vec<u8>>,
 }
 
 fn conv_pool_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvShape> {
@@ -195,23 +217,17 @@ impl CustomOp3 for ConvReluPool {
         l3: &Layout,
     ) -> CandleResult<(CpuStorage, Shape)> {
         let s = conv_pool_shape(l1.dims(), l2.dims(), l3.dims())?;
-        let (x, w, b) = (
-            contiguous_f32(s1, l1, "x")?,
-            contiguous_f32(s2, l2, "weight")?,
-            contiguous_f32(s3, l3, "bias")?,
-        );
-        let mut conv_out = vec![0.0; s.batch * s.output_len()];
-        conv::forward(x, w, b, &s, &mut conv_out);
+        let conv_out = conv_forward(&s, (s1, l1), (s2, l2), (s3, l3))?;
         let (oh, ow) = (s.out_height(), s.out_width());
         let mut out = vec![0.0; conv_out.len() / 4];
         if self.record {
             let mut positions = vec![0; out.len()];
-            pool::forward_recording(&conv_out, oh, ow, &mut out, &mut positions);
+            pool::forward(&conv_out, oh, ow, &mut out, &mut positions);
             if self.positions.set(positions).is_err() {
                 bail!("conv_relu_pool: the op was run twice");
             }
         } else {
-            pool::forward(&conv_out, oh, ow, &mut out);
+            pool::forward_only(&conv_out, oh, ow, &mut out);
         }
         Ok((
             CpuStorage::F32(out),
@@ -228,43 +244,35 @@ impl CustomOp3 for ConvReluPool {
         grad_out: &Tensor,
     ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let s = conv_pool_shape(x.dims(), weight.dims(), bias.dims())?;
-        let Some(positions) = self.positions.get() else {
-            bail!("conv_relu_pool: backward pass of a run that tracked nothing");
-        };
+        let positions = recorded(&self.positions)?;
         let mut grad_conv = vec![0.0; s.batch * s.output_len()];
         with_data(grad_out, |g| {
-            pool::backward_recorded(positions, g, s.out_height(), s.out_width(), &mut grad_conv)
+            pool::backward(positions, g, s.out_height(), s.out_width(), &mut grad_conv)
         })?;
-        let grad_x = if x.track_op() {
-            let mut dx = vec![0.0; s.batch * s.input_len()];
-            with_data(weight, |w| conv::backward_input(&grad_conv, w, &s, &mut dx))?;
-            Some(tensor(dx, x.dims())?)
-        } else {
-            None
-        };
-        let (grad_w, grad_b) = if weight.track_op() || bias.track_op() {
-            let (mut dw, mut db) = (vec![0.0; s.weight_len()], vec![0.0; s.out_channels]);
-            with_data(x, |x| {
-                conv::backward_params(x, &grad_conv, &s, &mut dw, &mut db)
-            })?;
-            (
-                Some(tensor(dw, weight.dims())?),
-                Some(tensor(db, bias.dims())?),
-            )
-        } else {
-            (None, None)
-        };
-        Ok((grad_x, grad_w, grad_b))
+        conv_backward(&s, x, weight, bias, &grad_conv)
     }
 }
 
 /// `max_pool2d(relu(x), 2)`: x (batch, channels, h, w) with h and w even; returns
 /// (batch, channels, h / 2, w / 2). Gradient as in PyTorch (see the module docs).
 pub fn relu_max_pool2x2(x: &Tensor) -> CandleResult<Tensor> {
-    x.contiguous()?.apply_op1(ReluMaxPool)
+    x.contiguous()?.apply_op1(ReluMaxPool {
+        positions: OnceLock::new(),
+    })
 }
 
-struct ReluMaxPool;
+struct ReluMaxPool {
+    /// Per output: the window position its gradient goes to ([`pool::NO_GRADIENT`] for none).
+    positions: OnceLock<Vec<u8>>,
+}
+
+/// The positions a pooling op recorded in its forward pass, for its backward pass.
+fn recorded(positions: &OnceLock<Vec<u8>>) -> CandleResult<&[u8]> {
+    match positions.get() {
+        Some(p) => Ok(p),
+        None => bail!("max-pool backward: the forward pass recorded no positions"),
+    }
+}
 
 fn pool_dims(dims: &[usize]) -> CandleResult<(usize, usize, usize, usize)> {
     match *dims {
@@ -282,16 +290,19 @@ impl CustomOp1 for ReluMaxPool {
         let (n, c, h, w) = pool_dims(layout.dims())?;
         let x = contiguous_f32(storage, layout, "x")?;
         let mut out = vec![0.0; n * c * (h / 2) * (w / 2)];
-        pool::forward(x, h, w, &mut out);
+        let mut positions = vec![0; out.len()];
+        pool::forward(x, h, w, &mut out, &mut positions);
+        if self.positions.set(positions).is_err() {
+            bail!("relu_max_pool2x2: the op was run twice");
+        }
         Ok((CpuStorage::F32(out), Shape::from((n, c, h / 2, w / 2))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
         let (_, _, h, w) = pool_dims(x.dims())?;
+        let positions = recorded(&self.positions)?;
         let mut dx = vec![0.0; x.elem_count()];
-        with_data(x, |x| {
-            with_data(grad_out, |g| pool::backward(x, g, h, w, &mut dx))
-        })??;
+        with_data(grad_out, |g| pool::backward(positions, g, h, w, &mut dx))?;
         Ok(Some(tensor(dx, x.dims())?))
     }
 }

@@ -46,55 +46,40 @@ pub fn relu(v: f32) -> f32 {
     if v > 0.0 || v.is_nan() { v } else { 0.0 }
 }
 
-/// out = max_pool2x2(relu(x)).
-pub fn forward(x: &[f32], height: usize, width: usize, out: &mut [f32]) {
+/// The window position [`forward`] stores when no gradient flows back through a
+/// window (its maximum is not positive, or is NaN).
+pub const NO_GRADIENT: u8 = 4;
+
+/// Pools one plane into `out`, telling `record` each output's index and the position (0..4,
+/// row-major) within its window of the element its gradient goes to, or [`NO_GRADIENT`].
+#[inline(always)]
+fn pool_plane(plane: &[f32], width: usize, out: &mut [f32], mut record: impl FnMut(usize, u8)) {
+    let ow = width / 2;
+    for (oy, row) in out.chunks_mut(ow).enumerate() {
+        for (ox, o) in row.iter_mut().enumerate() {
+            let (i, max) = first_max(window(plane, width, oy, ox));
+            *o = relu(max);
+            record(oy * ow + ox, if max > 0.0 { i as u8 } else { NO_GRADIENT });
+        }
+    }
+}
+
+/// out = max_pool2x2(relu(x)), for inference: nothing is recorded for a backward pass (which
+/// makes it ~10% faster than [`forward`] on the CNN's forward pass).
+pub fn forward_only(x: &[f32], height: usize, width: usize, out: &mut [f32]) {
     let (oh, ow) = (height / 2, width / 2);
     out.par_chunks_mut(CHUNK * oh * ow)
         .zip(x.par_chunks(CHUNK * height * width))
         .for_each(|(out, x)| {
             for (out, plane) in out.chunks_mut(oh * ow).zip(x.chunks(height * width)) {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        out[oy * ow + ox] = relu(first_max(window(plane, width, oy, ox)).1);
-                    }
-                }
+                pool_plane(plane, width, out, |_, _| {});
             }
         });
 }
 
-/// grad_x for out = max_pool2x2(relu(x)), given grad_out.
-pub fn backward(x: &[f32], grad_out: &[f32], height: usize, width: usize, grad_x: &mut [f32]) {
-    let (oh, ow) = (height / 2, width / 2);
-    grad_x
-        .par_chunks_mut(CHUNK * height * width)
-        .zip(x.par_chunks(CHUNK * height * width))
-        .zip(grad_out.par_chunks(CHUNK * oh * ow))
-        .for_each(|((grad_x, x), grad_out)| {
-            grad_x.fill(0.0);
-            for ((dx, plane), dout) in grad_x
-                .chunks_mut(height * width)
-                .zip(x.chunks(height * width))
-                .zip(grad_out.chunks(oh * ow))
-            {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let (at, max) = first_max(window(plane, width, oy, ox));
-                        if max > 0.0 {
-                            dx[(2 * oy + at / 2) * width + 2 * ox + at % 2] = dout[oy * ow + ox];
-                        }
-                    }
-                }
-            }
-        });
-}
-
-/// The window position [`forward_recording`] stores when no gradient flows back through a
-/// window (its maximum is not positive, or is NaN).
-pub const NO_GRADIENT: u8 = 4;
-
-/// out = max_pool2x2(relu(x)), and for each output the position (0..4, row-major) within its
-/// window of the element its gradient goes to, or [`NO_GRADIENT`].
-pub fn forward_recording(x: &[f32], height: usize, width: usize, out: &mut [f32], at: &mut [u8]) {
+/// out = max_pool2x2(relu(x)), and in `at`, for each output, the position (0..4, row-major)
+/// within its window of the element its gradient goes to, or [`NO_GRADIENT`].
+pub fn forward(x: &[f32], height: usize, width: usize, out: &mut [f32], at: &mut [u8]) {
     let (oh, ow) = (height / 2, width / 2);
     out.par_chunks_mut(CHUNK * oh * ow)
         .zip(at.par_chunks_mut(CHUNK * oh * ow))
@@ -105,26 +90,14 @@ pub fn forward_recording(x: &[f32], height: usize, width: usize, out: &mut [f32]
                 .zip(at.chunks_mut(oh * ow))
                 .zip(x.chunks(height * width))
             {
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let (i, max) = first_max(window(plane, width, oy, ox));
-                        out[oy * ow + ox] = relu(max);
-                        at[oy * ow + ox] = if max > 0.0 { i as u8 } else { NO_GRADIENT };
-                    }
-                }
+                pool_plane(plane, width, out, |j, position| at[j] = position);
             }
         });
 }
 
-/// grad_x for out = max_pool2x2(relu(x)), given grad_out and the positions
-/// [`forward_recording`] stored.
-pub fn backward_recorded(
-    at: &[u8],
-    grad_out: &[f32],
-    height: usize,
-    width: usize,
-    grad_x: &mut [f32],
-) {
+/// grad_x for out = max_pool2x2(relu(x)), given grad_out and the positions [`forward`]
+/// stored.
+pub fn backward(at: &[u8], grad_out: &[f32], height: usize, width: usize, grad_x: &mut [f32]) {
     let (oh, ow) = (height / 2, width / 2);
     grad_x
         .par_chunks_mut(CHUNK * height * width)
@@ -162,11 +135,15 @@ mod tests {
             -1.0, -2.0, 0.0, 0.0,
             -0.5, -3.0, 0.0, 0.0,
         ];
-        let mut out = [0.0; 4];
-        forward(&x, 4, 4, &mut out);
+        let (mut out, mut at) = ([0.0; 4], [0; 4]);
+        forward(&x, 4, 4, &mut out, &mut at);
         assert_eq!(out, [3.0, 2.0, 0.0, 0.0]);
+        let mut out_only = [9.0; 4];
+        forward_only(&x, 4, 4, &mut out_only);
+        assert_eq!(out_only, out);
+        assert_eq!(at, [1, 0, NO_GRADIENT, NO_GRADIENT]);
         let mut dx = [9.0; 16];
-        backward(&x, &[10.0, 20.0, 30.0, 40.0], 4, 4, &mut dx);
+        backward(&at, &[10.0, 20.0, 30.0, 40.0], 4, 4, &mut dx);
         #[rustfmt::skip]
         let want = [
             0.0, 10.0, 20.0, 0.0,
@@ -178,29 +155,11 @@ mod tests {
     }
 
     #[test]
-    fn recorded_positions_give_the_same_values_and_gradients() {
-        let x: Vec<f32> = (0..2 * 4 * 6)
-            .map(|i| [1.0, -2.0, 3.0, 3.0, 0.0, f32::NAN, -1.0, 2.5][(i * 7) % 8])
-            .collect();
-        let (mut out, mut out_rec) = (vec![0.0; 12], vec![0.0; 12]);
-        let mut at = vec![0; 12];
-        forward(&x, 4, 6, &mut out);
-        forward_recording(&x, 4, 6, &mut out_rec, &mut at);
-        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&out), bits(&out_rec));
-        let g: Vec<f32> = (1..=12).map(|v| v as f32).collect();
-        let (mut dx, mut dx_rec) = (vec![7.0; x.len()], vec![7.0; x.len()]);
-        backward(&x, &g, 4, 6, &mut dx);
-        backward_recorded(&at, &g, 4, 6, &mut dx_rec);
-        assert_eq!(dx, dx_rec);
-        assert!(at.contains(&NO_GRADIENT) && dx.iter().any(|&v| v != 0.0));
-    }
-
-    #[test]
     fn nan_propagates_like_pytorch() {
         let x = [1.0, f32::NAN, 2.0, 0.0];
-        let mut out = [0.0];
-        forward(&x, 2, 2, &mut out);
+        let (mut out, mut at) = ([0.0], [0]);
+        forward(&x, 2, 2, &mut out, &mut at);
         assert!(out[0].is_nan());
+        assert_eq!(at, [NO_GRADIENT]);
     }
 }
