@@ -28,8 +28,8 @@ const CANDLE_THREADS: &str = "CANDLE_NUM_THREADS";
 const RAYON_THREADS: &str = "RAYON_NUM_THREADS";
 
 /// Sets the worker-thread environment for this process and its children: `threads` workers
-/// (default: rayon's choice, one per core, unless `RAYON_NUM_THREADS` is already set) and no
-/// candle pool. Values already set in the environment are kept, so a user can override them.
+/// (`--threads`) if given, else `RAYON_NUM_THREADS` if set, else one per core; and no candle
+/// pool, unless `CANDLE_NUM_THREADS` is already set (a user's setting is kept).
 ///
 /// # Safety
 /// No other thread may be running: changing the environment while another thread reads it is
