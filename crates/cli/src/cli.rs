@@ -20,11 +20,25 @@ pub struct Cli {
     pub lab: Option<PathBuf>,
 
     /// Worker threads for the numeric kernels (default: one per core).
-    #[arg(long, global = true, value_name = "N", env = "AISEC_THREADS")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "AISEC_THREADS",
+        value_parser = thread_count
+    )]
     pub threads: Option<usize>,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Parses `--threads`: a whole number, at least 1.
+fn thread_count(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of threads, at least 1".into()),
+    }
 }
 
 #[derive(Debug, Subcommand)]

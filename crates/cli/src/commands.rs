@@ -25,13 +25,6 @@ use crate::style;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    if let Some(threads) = cli.threads {
-        anyhow::ensure!(threads >= 1, "--threads must be at least 1");
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global()
-            .context("setting up worker threads")?;
-    }
     if let Command::Completions { shell } = cli.command {
         let mut command = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(shell, &mut command, "aisec", &mut std::io::stdout());
