@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use aisec_lab::LabRoot;
-use aisec_lab::manifest::sha256_file;
 
 use crate::error::{Error, Result};
 use crate::exercise::Exercise;
@@ -107,7 +106,7 @@ pub fn assign(
         .sum();
     Ok(Bundle {
         dir: out.to_owned(),
-        files: files.len() + 1,
+        files: files.len(),
         bytes,
     })
 }
@@ -157,37 +156,23 @@ fn candidate_readme(chosen: &[&Exercise], cover: &Cover) -> String {
 }
 
 /// Paths (relative to the bundle) of the covered files of a returned bundle that differ from
-/// the issuer's lab, are extra, or are missing, limited to the parts the bundle carries and the
-/// exercises it holds. Student files are not covered.
-pub fn changed_files(issuer: &LabRoot, returned: &Path) -> Result<Vec<String>> {
-    let returned_lab = LabRoot::at(returned);
-    let held: Vec<String> = exercise_ids(returned)?;
+/// the issuer's lab manifest, are extra, or are missing, limited to the parts the bundle
+/// carries and to `held`, the exercises it holds. Student files are not covered.
+pub fn changed_files(issuer: &LabRoot, returned: &Path, held: &[String]) -> Result<Vec<String>> {
+    let mut manifest = integrity::read_manifest(issuer)?;
     // Files of exercises the bundle does not hold are out of scope; everything else is in.
-    let in_scope = |path: &str| match path
-        .strip_prefix("exercises/")
-        .and_then(|rest| rest.split_once('/'))
-    {
-        Some((id, _)) => held.iter().any(|h| h == id),
-        None => true,
-    };
-    let theirs = integrity::covered_files(&returned_lab)?;
-    let ours: Vec<String> = integrity::covered_files(issuer)?
-        .into_iter()
-        .filter(|p| in_scope(p))
-        .collect();
-    let mut changed = Vec::new();
-    for path in &theirs {
-        let same = ours.contains(path)
-            && sha256_file(&returned.join(path)).ok().map(|(_, d)| d)
-                == sha256_file(&issuer.path().join(path)).ok().map(|(_, d)| d);
-        if !same {
-            changed.push(path.clone());
+    manifest.files.retain(|entry| {
+        match entry
+            .path
+            .strip_prefix("exercises/")
+            .and_then(|rest| rest.split_once('/'))
+        {
+            Some((id, _)) => held.iter().any(|h| h == id),
+            None => true,
         }
-    }
-    changed.extend(ours.into_iter().filter(|p| !theirs.contains(p)));
-    changed.sort();
-    changed.dedup();
-    Ok(changed)
+    });
+    let present = integrity::covered_files(&LabRoot::at(returned))?;
+    Ok(manifest.verify_files(returned, present)?.paths())
 }
 
 /// The exercise folders of a returned bundle.
@@ -208,24 +193,17 @@ pub fn exercise_ids(returned: &Path) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-/// Copies the issuer's lab into `dest` and puts the returned bundle's student files (and only
-/// those) into it, for every exercise the bundle holds. Returns the transplanted lab and the ids.
-pub fn transplant(
-    issuer: &LabRoot,
-    registry: &Registry,
-    returned: &Path,
-    dest: &Path,
-) -> Result<(LabRoot, Vec<String>)> {
-    let lab = crate::sandbox::copy_lab(issuer, dest)?;
-    let mut ids = Vec::new();
-    for id in exercise_ids(returned)? {
-        let ours = registry.get(&id)?;
-        let to = lab.exercises().join(&id);
+/// Puts the returned bundle's student files (and only those) for each exercise of `ids` into
+/// the lab `registry` was loaded from: a fresh copy of the issuer's lab.
+pub fn transplant(registry: &Registry, returned: &Path, ids: &[String]) -> Result<()> {
+    for id in ids {
+        let ours = registry.get(id)?;
+        let to = &ours.dir;
         let src = to.join("src");
         if src.exists() {
             std::fs::remove_dir_all(&src).map_err(|e| Error::io("removing", &src, e))?;
         }
-        let theirs = returned.join("exercises").join(&id);
+        let theirs = returned.join("exercises").join(id);
         let theirs_src = theirs.join("src");
         if theirs_src.is_dir() {
             copy_tree(&theirs_src, &src)?;
@@ -236,7 +214,6 @@ pub fn transplant(
                 copy_tree(&from, &to.join(file))?;
             }
         }
-        ids.push(id);
     }
-    Ok((lab, ids))
+    Ok(())
 }

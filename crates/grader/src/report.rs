@@ -221,6 +221,15 @@ pub fn to_text(report: &Report, color: bool) -> String {
             "  restore them (git checkout, or a fresh copy of the lab) and check again\n\n",
         );
     }
+    if let Some(changes) = report.bundle_changes.as_ref().filter(|c| !c.is_empty()) {
+        out.push_str(
+            "the returned bundle changed files that are not the candidate's (graded with this lab's own instead):\n",
+        );
+        for path in changes {
+            out.push_str(&format!("  {path}\n"));
+        }
+        out.push('\n');
+    }
     for e in &report.exercises {
         out.push_str(&format!(
             "{}{}{} ({}) — {} — {}/{} points{}\n",

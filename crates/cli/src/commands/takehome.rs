@@ -38,28 +38,20 @@ pub fn grade(
     format: ReportFormat,
     time_limit: Option<u64>,
 ) -> anyhow::Result<Outcome> {
-    let registry = super::registry(lab)?;
-    let changes = bundle::changed_files(lab, returned)?;
-    let scratch = tempfile::tempdir()?;
-    let (copy, ids) = bundle::transplant(lab, &registry, returned, scratch.path())?;
+    let ids = bundle::exercise_ids(returned)?;
     if ids.is_empty() {
         anyhow::bail!("{} holds no exercises to grade", returned.display());
     }
-    let copy_registry = super::registry(&copy)?;
-    let exercises = super::check::select(&copy_registry, &ids, false)?;
+    let changes = bundle::changed_files(lab, returned, &ids)?;
+    let scratch = tempfile::tempdir()?;
+    let copy = aisec_grader::sandbox::copy_lab(lab, scratch.path())?;
+    let registry = super::registry(&copy)?;
+    bundle::transplant(&registry, returned, &ids)?;
+    let exercises = super::check::select(&registry, &ids, false)?;
     let seed = super::seed_or_random(seed);
     // Harnesses of the copy build in this lab's target folder, so candle is not compiled again.
     let target = aisec_grader::harness::target_dir(lab);
     let mut report = super::check::grade_in(&copy, target, &exercises, seed, time_limit)?;
-    report.bundle_changes = Some(changes.clone());
-    if format == ReportFormat::Text && !changes.is_empty() {
-        println!(
-            "the returned bundle changed files that are not the candidate's (graded with this lab's own instead):"
-        );
-        for path in &changes {
-            println!("  {path}");
-        }
-        println!();
-    }
+    report.bundle_changes = Some(changes);
     super::check::print_report(&report, format, &exercises)
 }
