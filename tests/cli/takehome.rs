@@ -6,24 +6,8 @@ use std::process::Command;
 
 use crate::support::{aisec, assert_exit, json_report, lab_root, stderr, stdout, verdict};
 
-fn files_under(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let relative = format!("{prefix}{name}");
-        if entry.file_type().unwrap().is_dir() {
-            if name != "target" {
-                files_under(&entry.path(), &format!("{relative}/"), out);
-            }
-        } else {
-            out.push(relative);
-        }
-    }
-}
-
 fn sha256(path: &Path) -> String {
-    use sha2::Digest;
-    format!("{:x}", sha2::Sha256::digest(std::fs::read(path).unwrap()))
+    aisec_lab::manifest::sha256_file(path).unwrap().1
 }
 
 #[test]
@@ -42,15 +26,13 @@ fn a_bundle_is_built_and_graded_offline_and_only_student_files_count() {
     assert_exit(&out, 0);
 
     // No reference solution travels, under any name.
-    let mut shipped = Vec::new();
-    files_under(&bundle, "", &mut shipped);
+    let shipped = aisec_sdk::supply_chain::list_files(&bundle).unwrap();
     assert!(
         shipped.iter().all(|f| !f.starts_with("solutions")),
         "{shipped:?}"
     );
     let digests: Vec<String> = shipped.iter().map(|f| sha256(&bundle.join(f))).collect();
-    let mut solutions = Vec::new();
-    files_under(&lab_root().join("solutions"), "", &mut solutions);
+    let solutions = aisec_sdk::supply_chain::list_files(&lab_root().join("solutions")).unwrap();
     for f in solutions.iter().filter(|f| f.ends_with(".rs")) {
         let digest = sha256(&lab_root().join("solutions").join(f));
         assert!(!digests.contains(&digest), "solutions/{f} is in the bundle");
