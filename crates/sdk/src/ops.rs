@@ -3,11 +3,11 @@
 //! candle 0.11's built-in layers get three gradients wrong or wasteful for our purposes: its
 //! max-pool backward splits a window's gradient wrongly, its ReLU passes gradient at exactly 0,
 //! and its conv backward always computes the input gradient. These ops fix all three:
-//! - [`conv2d`] computes, in its backward pass, only the gradients of the arguments that are
-//!   tracked (a frozen weight gets no gradient; a data batch gets none during training);
-//! - [`relu_max_pool2x2`] routes each window's gradient to its first maximum, if positive;
+//! - [`conv_relu_pool`] (convolution, ReLU, 2×2 max-pool in one op) computes, in its backward
+//!   pass, only the gradients of the arguments that are tracked (a frozen weight gets none; a
+//!   data batch gets none during training) and routes each window's gradient to its first
+//!   maximum, if positive;
 //! - [`relu`] passes gradient only where the input is positive;
-//! - [`conv_relu_pool`] is [`conv2d`] then [`relu_max_pool2x2`] in one op, for speed;
 //! - [`cross_entropy`] takes `u32` targets as a slice and returns `softmax - one_hot` exactly.
 
 use std::sync::OnceLock;
@@ -44,18 +44,6 @@ fn tensor(values: Vec<f32>, shape: &[usize]) -> CandleResult<Tensor> {
     Tensor::from_vec(values, shape, &Device::Cpu)
 }
 
-/// A valid (no padding), stride-1 convolution with bias.
-///
-/// x: (batch, in_channels, h, w); weight: (out_channels, in_channels, k, k); bias:
-/// (out_channels). Returns (batch, out_channels, h - k + 1, w - k + 1). Same as
-/// `torch.nn.functional.conv2d(x, weight, bias)`.
-pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
-    x.contiguous()?
-        .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d)
-}
-
-struct Conv2d;
-
 fn conv_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvShape> {
     match (x, w, b) {
         (&[batch, in_channels, height, width], &[out_channels, w_in, k, k2], &[b_out])
@@ -76,43 +64,8 @@ fn conv_shape(x: &[usize], w: &[usize], b: &[usize]) -> CandleResult<conv::ConvS
             })
         }
         _ => bail!(
-            "conv2d: shapes x {x:?}, weight {w:?}, bias {b:?} do not fit (n,c,h,w), (o,c,k,k), (o)"
+            "convolution: shapes x {x:?}, weight {w:?}, bias {b:?} do not fit (n,c,h,w), (o,c,k,k), (o)"
         ),
-    }
-}
-
-impl CustomOp3 for Conv2d {
-    fn name(&self) -> &'static str {
-        "aisec-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> CandleResult<(CpuStorage, Shape)> {
-        let s = conv_shape(l1.dims(), l2.dims(), l3.dims())?;
-        let out = conv_forward(&s, (s1, l1), (s2, l2), (s3, l3))?;
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width())),
-        ))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        weight: &Tensor,
-        bias: &Tensor,
-        _res: &Tensor,
-        grad_out: &Tensor,
-    ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let s = conv_shape(x.dims(), weight.dims(), bias.dims())?;
-        with_data(grad_out, |g| conv_backward(&s, x, weight, bias, g))?
     }
 }
 
@@ -165,9 +118,8 @@ fn conv_backward(
     Ok((grad_x, grad_w, grad_b))
 }
 
-/// `max_pool2d(relu(conv2d(x, weight, bias)), 2)` as one op: the same values and gradients as
-/// [`conv2d`] followed by [`relu_max_pool2x2`], without the convolution's output ever becoming a
-/// tensor of the graph. The forward pass records, per output, where in its window the gradient
+/// `max_pool2d(relu(conv2d(x, weight, bias)), 2)` as one op (as in PyTorch), without the
+/// convolution's output ever becoming a tensor of the graph. The forward pass records, per output, where in its window the gradient
 /// goes (one byte), and the backward pass scatters to it; candle's autograd then never
 /// allocates, zeroes and accumulates the full-size gradient of the convolution's output.
 ///
@@ -253,57 +205,11 @@ impl CustomOp3 for ConvReluPool {
     }
 }
 
-/// `max_pool2d(relu(x), 2)`: x (batch, channels, h, w) with h and w even; returns
-/// (batch, channels, h / 2, w / 2). Gradient as in PyTorch (see the module docs).
-pub fn relu_max_pool2x2(x: &Tensor) -> CandleResult<Tensor> {
-    x.contiguous()?.apply_op1(ReluMaxPool {
-        positions: OnceLock::new(),
-    })
-}
-
-struct ReluMaxPool {
-    /// Per output: the window position its gradient goes to ([`pool::NO_GRADIENT`] for none).
-    positions: OnceLock<Vec<u8>>,
-}
-
 /// The positions a pooling op recorded in its forward pass, for its backward pass.
 fn recorded(positions: &OnceLock<Vec<u8>>) -> CandleResult<&[u8]> {
     match positions.get() {
         Some(p) => Ok(p),
         None => bail!("max-pool backward: the forward pass recorded no positions"),
-    }
-}
-
-fn pool_dims(dims: &[usize]) -> CandleResult<(usize, usize, usize, usize)> {
-    match *dims {
-        [n, c, h, w] if h % 2 == 0 && w % 2 == 0 => Ok((n, c, h, w)),
-        _ => bail!("relu_max_pool2x2: shape {dims:?} is not (n, c, h, w) with even h and w"),
-    }
-}
-
-impl CustomOp1 for ReluMaxPool {
-    fn name(&self) -> &'static str {
-        "aisec-relu-maxpool2x2"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> CandleResult<(CpuStorage, Shape)> {
-        let (n, c, h, w) = pool_dims(layout.dims())?;
-        let x = contiguous_f32(storage, layout, "x")?;
-        let mut out = vec![0.0; n * c * (h / 2) * (w / 2)];
-        let mut positions = vec![0; out.len()];
-        pool::forward(x, h, w, &mut out, &mut positions);
-        if self.positions.set(positions).is_err() {
-            bail!("relu_max_pool2x2: the op was run twice");
-        }
-        Ok((CpuStorage::F32(out), Shape::from((n, c, h / 2, w / 2))))
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad_out: &Tensor) -> CandleResult<Option<Tensor>> {
-        let (_, _, h, w) = pool_dims(x.dims())?;
-        let positions = recorded(&self.positions)?;
-        let mut dx = vec![0.0; x.elem_count()];
-        with_data(grad_out, |g| pool::backward(positions, g, h, w, &mut dx))?;
-        Ok(Some(tensor(dx, x.dims())?))
     }
 }
 
@@ -456,6 +362,110 @@ mod tests {
     use candle_core::Var;
 
     use super::*;
+
+    // The unfused ops, as the reference `conv_relu_pool` must equal.
+
+    /// A valid (no padding), stride-1 convolution with bias.
+    ///
+    /// x: (batch, in_channels, h, w); weight: (out_channels, in_channels, k, k); bias:
+    /// (out_channels). Returns (batch, out_channels, h - k + 1, w - k + 1). Same as
+    /// `torch.nn.functional.conv2d(x, weight, bias)`.
+    pub fn conv2d(x: &Tensor, weight: &Tensor, bias: &Tensor) -> CandleResult<Tensor> {
+        x.contiguous()?
+            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, Conv2d)
+    }
+
+    struct Conv2d;
+
+    impl CustomOp3 for Conv2d {
+        fn name(&self) -> &'static str {
+            "aisec-conv2d"
+        }
+
+        fn cpu_fwd(
+            &self,
+            s1: &CpuStorage,
+            l1: &Layout,
+            s2: &CpuStorage,
+            l2: &Layout,
+            s3: &CpuStorage,
+            l3: &Layout,
+        ) -> CandleResult<(CpuStorage, Shape)> {
+            let s = conv_shape(l1.dims(), l2.dims(), l3.dims())?;
+            let out = conv_forward(&s, (s1, l1), (s2, l2), (s3, l3))?;
+            Ok((
+                CpuStorage::F32(out),
+                Shape::from((s.batch, s.out_channels, s.out_height(), s.out_width())),
+            ))
+        }
+
+        fn bwd(
+            &self,
+            x: &Tensor,
+            weight: &Tensor,
+            bias: &Tensor,
+            _res: &Tensor,
+            grad_out: &Tensor,
+        ) -> CandleResult<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+            let s = conv_shape(x.dims(), weight.dims(), bias.dims())?;
+            with_data(grad_out, |g| conv_backward(&s, x, weight, bias, g))?
+        }
+    }
+
+    /// `max_pool2d(relu(x), 2)`: x (batch, channels, h, w) with h and w even; returns
+    /// (batch, channels, h / 2, w / 2). Gradient as in PyTorch (see the module docs).
+    pub fn relu_max_pool2x2(x: &Tensor) -> CandleResult<Tensor> {
+        x.contiguous()?.apply_op1(ReluMaxPool {
+            positions: OnceLock::new(),
+        })
+    }
+
+    struct ReluMaxPool {
+        /// Per output: the window position its gradient goes to ([`pool::NO_GRADIENT`] for none).
+        positions: OnceLock<Vec<u8>>,
+    }
+
+    fn pool_dims(dims: &[usize]) -> CandleResult<(usize, usize, usize, usize)> {
+        match *dims {
+            [n, c, h, w] if h % 2 == 0 && w % 2 == 0 => Ok((n, c, h, w)),
+            _ => bail!("relu_max_pool2x2: shape {dims:?} is not (n, c, h, w) with even h and w"),
+        }
+    }
+
+    impl CustomOp1 for ReluMaxPool {
+        fn name(&self) -> &'static str {
+            "aisec-relu-maxpool2x2"
+        }
+
+        fn cpu_fwd(
+            &self,
+            storage: &CpuStorage,
+            layout: &Layout,
+        ) -> CandleResult<(CpuStorage, Shape)> {
+            let (n, c, h, w) = pool_dims(layout.dims())?;
+            let x = contiguous_f32(storage, layout, "x")?;
+            let mut out = vec![0.0; n * c * (h / 2) * (w / 2)];
+            let mut positions = vec![0; out.len()];
+            pool::forward(x, h, w, &mut out, &mut positions);
+            if self.positions.set(positions).is_err() {
+                bail!("relu_max_pool2x2: the op was run twice");
+            }
+            Ok((CpuStorage::F32(out), Shape::from((n, c, h / 2, w / 2))))
+        }
+
+        fn bwd(
+            &self,
+            x: &Tensor,
+            _res: &Tensor,
+            grad_out: &Tensor,
+        ) -> CandleResult<Option<Tensor>> {
+            let (_, _, h, w) = pool_dims(x.dims())?;
+            let positions = recorded(&self.positions)?;
+            let mut dx = vec![0.0; x.elem_count()];
+            with_data(grad_out, |g| pool::backward(positions, g, h, w, &mut dx))?;
+            Ok(Some(tensor(dx, x.dims())?))
+        }
+    }
 
     fn values(shape: &[usize], seed: usize) -> CandleResult<Tensor> {
         let n = shape.iter().product::<usize>();
