@@ -12,7 +12,8 @@ use crate::integrity;
 use crate::registry::Registry;
 use crate::sandbox::copy_tree;
 
-/// Top-level parts of the lab a bundle carries (exercises are added one by one).
+/// Top-level parts of the lab a bundle carries: `integrity::COVERED` (what the grade depends
+/// on) but `exercises` (added one by one), plus `docs`. Keep the two lists in step.
 const CARRIED: [&str; 6] = [
     "Cargo.toml",
     "Cargo.lock",
