@@ -22,7 +22,7 @@ struct Setup {
 fn setup(ctx: &Context, n_non_members: usize) -> Result<Setup> {
     let data = ctx.data()?;
     let config = aisec_lab::presets::Preset::Overfit.config(ctx.seed(), None);
-    let steps = aisec_lab::presets::OVERFIT_MEMBERS.div_ceil(config.batch_size) * config.epochs;
+    let steps = config.steps(aisec_lab::presets::OVERFIT_MEMBERS);
     let bar = ctx.progress(steps as u64, "training the target on its members");
     let target = privacy::train_target(data, ctx.seed(), |_| bar.inc(1))?;
     bar.finish_and_clear();

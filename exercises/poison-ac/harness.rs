@@ -31,8 +31,8 @@ fn poisoned_run(ctx: &Context, epochs: usize) -> Result<Run> {
 
 /// Trains the lab's poisoning CNN on `data`, with a progress bar.
 fn train(ctx: &Context, data: &Dataset, epochs: usize, what: &str) -> Result<Cnn> {
-    let steps_per_epoch = data.len().div_ceil(poison::train_config(0, 1).batch_size);
-    let bar = ctx.progress((steps_per_epoch * epochs) as u64, what);
+    let steps = poison::train_config(ctx.seed(), epochs).steps(data.len());
+    let bar = ctx.progress(steps as u64, what);
     let model = poison::train(data, ctx.seed(), epochs, |_| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(model)

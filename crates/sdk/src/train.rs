@@ -50,6 +50,12 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Optimiser steps of a run over `rows` rows: `epochs × ⌈rows / batch_size⌉` (the last
+    /// batch of each epoch may be smaller).
+    pub fn steps(&self, rows: usize) -> usize {
+        self.epochs * rows.div_ceil(self.batch_size)
+    }
+
     fn learning_rate_at(&self, step: usize, n_steps: usize) -> f64 {
         match self.final_learning_rate {
             None => self.learning_rate,
@@ -125,7 +131,7 @@ impl<'a> Trainer<'a> {
         let mut shuffle_rng = rng::rng(self.config.seed, "shuffle");
         let mut perturb_rng = rng::rng(self.config.seed, "perturb");
         let n_batches = data.len().div_ceil(self.config.batch_size);
-        let n_steps = n_batches * self.config.epochs;
+        let n_steps = self.config.steps(data.len());
         for epoch in 0..self.config.epochs {
             let order = rng::permutation(data.len(), &mut shuffle_rng);
             for (batch, rows) in order.chunks(self.config.batch_size).enumerate() {
@@ -159,5 +165,24 @@ impl<'a> Trainer<'a> {
             }
         }
         Ok(model.frozen())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_count_the_short_last_batch_of_each_epoch() {
+        let config = TrainConfig {
+            epochs: 3,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            final_learning_rate: None,
+            seed: 0,
+        };
+        assert_eq!(config.steps(128), 6);
+        assert_eq!(config.steps(130), 9);
+        assert_eq!(config.steps(0), 0);
     }
 }

@@ -38,9 +38,8 @@ pub fn run(lab: &LabRoot, args: &TrainArgs) -> anyhow::Result<Outcome> {
     }
     let config = preset.config(seed, args.epochs);
     let n_rows = preset.member_rows(&data.train, seed).len();
-    let steps = (config.epochs * n_rows.div_ceil(config.batch_size)) as u64;
     let bar = super::progress_bar(
-        steps,
+        config.steps(n_rows) as u64,
         "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ({elapsed}, eta {eta})",
     );
     bar.set_prefix(format!("training {}", preset.name()));
