@@ -6,40 +6,24 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use aisec_sdk::rng::{self, Rng, RngCore};
+use aisec_sdk::supply_chain::Verdict;
 
 use crate::manifest::{self, Manifest};
 use crate::{Error, Result};
 
-/// What a correct verifier says about one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expect {
-    /// Listed, present, identical.
-    Ok,
-    /// Listed but absent.
-    Missing,
-    /// Present but not listed.
-    Unexpected,
-    /// Listed, parses, but differs; the tensors whose digests differ (empty for a file without
-    /// tensors).
-    HashMismatch(Vec<String>),
-    /// Listed, differs, and is not a well-formed safetensors file.
-    Malformed,
-    /// A pickle or a PyTorch zip archive, whatever its name.
-    RefusedFormat,
-}
+/// The ground truth for a case that finds a file malformed (the reason is the verifier's to give).
+const MALFORMED: Verdict = Verdict::Malformed {
+    reason: String::new(),
+};
 
-impl Expect {
-    /// The verdict's name as reports print it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Expect::Ok => "OK",
-            Expect::Missing => "MISSING",
-            Expect::Unexpected => "UNEXPECTED",
-            Expect::HashMismatch(_) => "HASH_MISMATCH",
-            Expect::Malformed => "MALFORMED",
-            Expect::RefusedFormat => "REFUSED_FORMAT",
-        }
-    }
+/// The ground truth for a case that plants a format able to run code when loaded.
+const REFUSED_FORMAT: Verdict = Verdict::RefusedFormat {
+    reason: String::new(),
+};
+
+/// The ground truth for a listed file whose `tensors` (sorted) differ.
+fn hash_mismatch(tensors: Vec<String>) -> Verdict {
+    Verdict::HashMismatch { tensors }
 }
 
 /// One tampered folder and its ground truth.
@@ -51,8 +35,9 @@ pub struct Case {
     pub dir: PathBuf,
     /// The manifest of the clean folder (what the publisher signed).
     pub manifest: Manifest,
-    /// The right verdict for every listed or present file.
-    pub expected: BTreeMap<String, Expect>,
+    /// The right verdict for every listed or present file; reasons are left empty, as only the
+    /// verdict (and for a hash mismatch, its tensors) is graded.
+    pub expected: BTreeMap<String, Verdict>,
 }
 
 /// One tensor of a safetensors header.
@@ -158,7 +143,7 @@ const PICKLE: &[u8] =
 const ZIP: &[u8] = b"PK\x03\x04\x14\x00\x00\x00\x00\x00archive/data.pkl";
 
 /// One case's change to its folder copy, recording the verdicts it should get.
-type Edit<'a> = dyn FnMut(&Path, &mut BTreeMap<String, Expect>) -> Result<()> + 'a;
+type Edit<'a> = dyn FnMut(&Path, &mut BTreeMap<String, Verdict>) -> Result<()> + 'a;
 
 /// Fills `into` with the clean folder the cases start from: the shipped models and their README
 /// from `models`, plus a copy of the standard model under a name without `.safetensors` (a
@@ -204,8 +189,8 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
             std::fs::copy(clean.join(f), dir.join(f))
                 .map_err(|e| Error::io("copying", clean.join(f), e))?;
         }
-        let mut expected: BTreeMap<String, Expect> =
-            files.iter().map(|f| (f.clone(), Expect::Ok)).collect();
+        let mut expected: BTreeMap<String, Verdict> =
+            files.iter().map(|f| (f.clone(), Verdict::Ok)).collect();
         edit(&dir, &mut expected)?;
         cases.push(Case {
             name: name.to_owned(),
@@ -238,7 +223,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let offset = bytes.len() - parts.data.len() + entry.start + b % (entry.end - entry.start);
         bytes[offset] ^= 0x01;
         write(&path, &bytes)?;
-        expected.insert(m.clone(), Expect::HashMismatch(vec![entry.name.clone()]));
+        expected.insert(m.clone(), hash_mismatch(vec![entry.name.clone()]));
         Ok(())
     })?;
 
@@ -254,7 +239,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         write_parts(&path, &header_json(&parts.entries), &parts.data)?;
         let mut names = vec![a, c];
         names.sort();
-        expected.insert(m.clone(), Expect::HashMismatch(names));
+        expected.insert(m.clone(), hash_mismatch(names));
         Ok(())
     })?;
 
@@ -270,7 +255,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
                 .iter_mut()
                 .for_each(|v| *v = noise.next_u32() as u8);
             write_parts(&path, &header_json(&parts.entries), &parts.data)?;
-            expected.insert(m.clone(), Expect::HashMismatch(vec![entry.name]));
+            expected.insert(m.clone(), hash_mismatch(vec![entry.name]));
             Ok(())
         },
     )?;
@@ -278,7 +263,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     let (m, _, _) = plan(3);
     case("file deleted", &mut |dir, expected| {
         remove(&dir.join(&m))?;
-        expected.insert(m.clone(), Expect::Missing);
+        expected.insert(m.clone(), Verdict::Missing);
         Ok(())
     })?;
 
@@ -287,7 +272,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let extra = "extra.safetensors".to_owned();
         std::fs::copy(dir.join(&m), dir.join(&extra))
             .map_err(|e| Error::io("copying", dir.join(&m), e))?;
-        expected.insert(extra, Expect::Unexpected);
+        expected.insert(extra, Verdict::Unexpected);
         Ok(())
     })?;
 
@@ -296,8 +281,8 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let renamed = format!("renamed-{m}");
         std::fs::rename(dir.join(&m), dir.join(&renamed))
             .map_err(|e| Error::io("renaming", dir.join(&m), e))?;
-        expected.insert(m.clone(), Expect::Missing);
-        expected.insert(renamed, Expect::Unexpected);
+        expected.insert(m.clone(), Verdict::Missing);
+        expected.insert(renamed, Verdict::Unexpected);
         Ok(())
     })?;
 
@@ -308,7 +293,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let bytes = read(&path)?;
         let keep = bytes.len() - parts.data.len() + b % parts.data.len();
         write(&path, &bytes[..keep])?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -319,7 +304,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let len = bytes.len() as u64;
         bytes[..8].copy_from_slice(&len.to_le_bytes());
         write(&path, &bytes)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -331,7 +316,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         parts.entries[i].start -= 4;
         parts.entries[i].end -= 4;
         write_parts(&path, &header_json(&parts.entries), &parts.data)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -347,7 +332,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
             e.end += 4;
         }
         write_parts(&path, &header_json(&parts.entries), &parts.data)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -357,7 +342,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let mut bytes = read(&path)?;
         bytes.extend_from_slice(b"trailing bytes!!");
         write(&path, &bytes)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -370,7 +355,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
             let i = t % parts.entries.len();
             parts.entries[i].dtype = "F16".into();
             write_parts(&path, &header_json(&parts.entries), &parts.data)?;
-            expected.insert(m.clone(), Expect::Malformed);
+            expected.insert(m.clone(), MALFORMED);
             Ok(())
         },
     )?;
@@ -384,7 +369,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let name = entries[(i + 1) % entries.len()].name.clone();
         entries[i].name = name;
         write_parts(&path, &header_json(&entries), &parts.data)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
@@ -394,14 +379,14 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         let mut bytes = read(&path)?;
         bytes[..8].copy_from_slice(&(1u64 << 62).to_le_bytes());
         write(&path, &bytes)?;
-        expected.insert(m.clone(), Expect::Malformed);
+        expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
 
     let (m, _, _) = plan(14);
     case("pickle disguised as safetensors", &mut |dir, expected| {
         write(&dir.join(&m), PICKLE)?;
-        expected.insert(m.clone(), Expect::RefusedFormat);
+        expected.insert(m.clone(), REFUSED_FORMAT);
         Ok(())
     })?;
 
@@ -410,7 +395,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         "PyTorch zip disguised as safetensors",
         &mut |dir, expected| {
             write(&dir.join(&m), ZIP)?;
-            expected.insert(m.clone(), Expect::RefusedFormat);
+            expected.insert(m.clone(), REFUSED_FORMAT);
             Ok(())
         },
     )?;
@@ -419,7 +404,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         "pickle added under a harmless name",
         &mut |dir, expected| {
             write(&dir.join("config.json"), PICKLE)?;
-            expected.insert("config.json".into(), Expect::RefusedFormat);
+            expected.insert("config.json".into(), REFUSED_FORMAT);
             Ok(())
         },
     )?;
@@ -444,7 +429,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
                     bytes.len() - parts.data.len() + entry.start + b % (entry.end - entry.start);
                 bytes[offset] ^= 0x80;
                 write(&path, &bytes)?;
-                expected.insert(m.clone(), Expect::HashMismatch(vec![entry.name.clone()]));
+                expected.insert(m.clone(), hash_mismatch(vec![entry.name.clone()]));
                 Ok(())
             },
         )?;
@@ -463,7 +448,7 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
             let mut bytes = read(&path)?;
             bytes.extend_from_slice(b"\nedited\n");
             write(&path, &bytes)?;
-            expected.insert(doc.clone(), Expect::HashMismatch(Vec::new()));
+            expected.insert(doc.clone(), hash_mismatch(Vec::new()));
             Ok(())
         })?;
     }
@@ -538,12 +523,12 @@ mod tests {
                     let changed = seen.changed.iter().find(|(p, _)| p == path);
                     let at = format!("seed {seed}, {}: {path}", case.name);
                     match want {
-                        Expect::Ok => assert!(!seen.paths().contains(path), "{at}"),
-                        Expect::Missing => {
+                        Verdict::Ok => assert!(!seen.paths().contains(path), "{at}"),
+                        Verdict::Missing => {
                             assert!(seen.missing.contains(path) && !file.exists(), "{at}")
                         }
-                        Expect::Unexpected => assert!(seen.unexpected.contains(path), "{at}"),
-                        Expect::HashMismatch(tensors) => {
+                        Verdict::Unexpected => assert!(seen.unexpected.contains(path), "{at}"),
+                        Verdict::HashMismatch { tensors } => {
                             assert_eq!(changed.map(|(_, t)| t), Some(tensors), "{at}");
                             if case.name.starts_with("flipped byte") {
                                 // Same size, other content: a size check alone passes it.
@@ -552,11 +537,11 @@ mod tests {
                                 assert_eq!(listed.unwrap().size, size, "{at}");
                             }
                         }
-                        Expect::Malformed => {
+                        Verdict::Malformed { .. } => {
                             assert!(changed.is_some(), "{at}");
                             assert!(manifest::tensor_digests(&file).is_err(), "{at}: parses");
                         }
-                        Expect::RefusedFormat => {
+                        Verdict::RefusedFormat { .. } => {
                             let bytes = std::fs::read(&file).unwrap();
                             assert!(
                                 bytes.starts_with(b"\x80\x02") || bytes.starts_with(b"PK\x03\x04"),
