@@ -27,9 +27,7 @@ fn setup(ctx: &Context, n_non_members: usize) -> Result<Setup> {
     let target = privacy::train_target(data, ctx.seed(), |_| bar.inc(1))?;
     bar.finish_and_clear();
     let non_members = privacy::non_members(&data.test, n_non_members, ctx.seed(), "non-members")?;
-    let images = Tensor::cat(&[target.members.images(), non_members.images()], 0)?;
-    let labels = [target.members.labels(), non_members.labels()].concat();
-    let both = Dataset::new(images, labels)?;
+    let both = Dataset::concat(&[&target.members, &non_members])?;
     let order = aisec_sdk::rng::permutation(both.len(), &mut ctx.rng("order"));
     let is_member = order.iter().map(|&i| i < target.members.len()).collect();
     Ok(Setup {

@@ -77,9 +77,7 @@ fn held_out_class(ctx: &Context, class: u32) -> Result<Dataset> {
     let population = data
         .population
         .select(&data.population.indices_of_class(class))?;
-    let images = aisec_sdk::Tensor::cat(&[test.images(), population.images()], 0)?;
-    let labels = [test.labels(), population.labels()].concat();
-    Ok(Dataset::new(images, labels)?)
+    Ok(Dataset::concat(&[&test, &population])?)
 }
 
 /// Flagged rows must name rows of the training set.

@@ -133,6 +133,20 @@ impl Dataset {
         })
     }
 
+    /// The rows of every data set in `parts`, one set after the other, each in its own order.
+    /// Joining no data sets is an error.
+    pub fn concat(parts: &[&Dataset]) -> Result<Dataset> {
+        if parts.is_empty() {
+            return Err(Error::invalid("data sets", "no data sets to join"));
+        }
+        let images: Vec<&Tensor> = parts.iter().map(|d| &d.images).collect();
+        let labels = parts
+            .iter()
+            .flat_map(|d| d.labels.iter().copied())
+            .collect();
+        Dataset::new(Tensor::cat(&images, 0)?, labels)
+    }
+
     /// The same images with other labels (for label-flip experiments).
     pub fn with_labels(&self, labels: Vec<u32>) -> Result<Dataset> {
         Dataset::new(self.images.clone(), labels)
@@ -484,5 +498,34 @@ mod tests {
         let sizes: Vec<usize> = data.batches(2).map(|b| b.unwrap().1.len()).collect();
         assert_eq!(sizes, vec![2, 2, 1]);
         assert!(data.select(&[5]).is_err());
+    }
+
+    #[test]
+    fn concat_keeps_each_part_in_order() {
+        let part = |values: &[u8], labels: Vec<u32>| {
+            let pixels: Vec<u8> = values
+                .iter()
+                .flat_map(|&v| std::iter::repeat_n(v, PIXELS))
+                .collect();
+            Dataset::from_bytes(&pixels, labels).unwrap()
+        };
+        let (a, b) = (part(&[10, 20], vec![3, 1]), part(&[30], vec![7]));
+        let both = Dataset::concat(&[&a, &b, &a]).unwrap();
+        assert_eq!(both.labels(), &[3, 1, 7, 3, 1]);
+        let first_pixels: Vec<f32> = both
+            .images()
+            .flatten_from(1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap()
+            .iter()
+            .map(|row| row[0])
+            .collect();
+        let expected: Vec<f32> = [10u8, 20, 30, 10, 20]
+            .iter()
+            .map(|&v| f32::from(v) / 255.0)
+            .collect();
+        assert_eq!(first_pixels, expected);
+        assert!(Dataset::concat(&[]).is_err());
     }
 }
