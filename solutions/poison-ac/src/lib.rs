@@ -31,33 +31,32 @@ const RECLASSIFIED_SHARE: f64 = 0.5;
 /// one half of the rows, read the other half. A clean cluster is read as its own label; a
 /// poisoned cluster as the class its digits really are. When most of a cluster is read as one
 /// other class, its label is poisoned from that class, and the rows of that cluster, and every
-/// row of the label read as that class, are suspects.
+/// row of the label read as that class, are suspects; those of them read as any class other
+/// than their label are misread.
 ///
 /// The judges learned from the poison in their own half, so after a large flip they read
 /// part of the other half's poison as the label it was given. A second pair of judges, trained
-/// without the suspects the first pair misread, reads every row again; of the suspects it confirms, the rows read as
-/// the source class are flagged. The judges' accuracy bounds precision and recall (a misread clean
-/// digit is a false alarm), so they are trained to convergence: 8 epochs, decaying rate.
+/// without the suspects the first pair misread, reads every row again and names suspects anew;
+/// the suspects it misreads are flagged. The judges' accuracy bounds precision and recall (a
+/// misread clean digit is a false alarm), so they are trained to convergence: 8 epochs,
+/// decaying rate.
 pub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {
     let activations = analysis::to_array(&model.penultimate(train.images())?)?;
     let clusters = (0..N_CLASSES as u32)
         .map(|class| class_clusters(&activations, train, class, seed))
         .collect::<Result<Vec<_>>>()?;
     let first = held_out_readings(train, seed, &[])?;
-    let suspects = judge(train, &clusters, &first);
-    if suspects.is_empty() {
+    let misread = judge(train, &clusters, &first);
+    if misread.is_empty() {
         return Ok(Vec::new());
     }
     // Judges trained without the suspects the first judges misread see (almost) no poison,
     // and read the rest of it as what it is.
-    let excluded: Vec<usize> = suspects
-        .iter()
-        .flat_map(|s| s.misread.iter().copied())
-        .collect();
+    let excluded: Vec<usize> = misread.into_iter().flatten().collect();
     let second = held_out_readings(train, seed ^ 1, &excluded)?;
     let mut flagged: Vec<usize> = judge(train, &clusters, &second)
         .into_iter()
-        .flat_map(|s| s.flagged)
+        .flatten()
         .collect();
     flagged.sort_unstable();
     flagged.dedup();
@@ -89,19 +88,11 @@ fn class_clusters(
         .collect())
 }
 
-/// What the judges' readings say about one poisoned label, whose suspects are the rows of its
-/// poisoned clusters and every row of it read as a source class.
-struct Suspect {
-    /// Of those, the rows read as a source class.
-    flagged: Vec<usize>,
-    /// Of those, the rows not read as their label.
-    misread: Vec<usize>,
-}
-
 /// For each label with a cluster mostly read as one other class (the source of its poison):
-/// its suspect rows.
-fn judge(train: &Dataset, clusters: &[Vec<Vec<usize>>], readings: &[u32]) -> Vec<Suspect> {
-    let mut suspects = Vec::new();
+/// its misread suspects. The suspects are the rows of its poisoned clusters and every row of it
+/// read as a source class; of those, the rows not read as the label (ascending).
+fn judge(train: &Dataset, clusters: &[Vec<Vec<usize>>], readings: &[u32]) -> Vec<Vec<usize>> {
+    let mut misread = Vec::new();
     for (class, groups) in clusters.iter().enumerate() {
         let class = class as u32;
         let poisoned: Vec<(&Vec<usize>, u32)> = groups
@@ -124,19 +115,13 @@ fn judge(train: &Dataset, clusters: &[Vec<Vec<usize>>], readings: &[u32]) -> Vec
         );
         rows.sort_unstable();
         rows.dedup();
-        let flagged = rows
-            .iter()
-            .copied()
-            .filter(|&row| readings[row] != class)
-            .collect();
-        let misread = rows
-            .iter()
-            .copied()
-            .filter(|&row| readings[row] != class)
-            .collect();
-        suspects.push(Suspect { flagged, misread });
+        misread.push(
+            rows.into_iter()
+                .filter(|&row| readings[row] != class)
+                .collect(),
+        );
     }
-    suspects
+    misread
 }
 
 /// The class other than `label` that the judges read most of `rows` as, if it is most of them.
