@@ -3,6 +3,8 @@
 //! correct verifier gives.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use aisec_sdk::rng::{self, Rng, RngCore};
@@ -50,57 +52,59 @@ struct Entry {
     end: usize,
 }
 
-/// A safetensors file taken apart: its tensors (in data order) and its data section.
+/// A safetensors file taken apart: its tensors (in data order) and the file as read, whose
+/// data section starts at `data_start`.
 #[derive(Debug, Clone)]
 struct Parts {
     entries: Vec<Entry>,
-    data: Vec<u8>,
+    bytes: Vec<u8>,
+    data_start: usize,
 }
 
-fn read_parts(path: &Path) -> Result<Parts> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("reading", path, e))?;
-    let bad = |reason: &str| Error::malformed(path, reason.to_owned());
-    let len = u64::from_le_bytes(
-        bytes
-            .get(..8)
-            .ok_or_else(|| bad("too short"))?
-            .try_into()
-            .map_err(|_| bad("too short"))?,
-    ) as usize;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
-        bytes
-            .get(8..8 + len)
-            .ok_or_else(|| bad("header past the end"))?,
-    )
-    .map_err(|e| bad(&e.to_string()))?;
-    let mut entries = Vec::new();
-    for (name, info) in header {
-        if name == "__metadata__" {
-            continue;
-        }
-        let field = |key: &str| {
-            info.get(key)
-                .ok_or_else(|| bad(&format!("{name}: no {key}")))
-        };
-        let offsets: Vec<usize> = serde_json::from_value(field("data_offsets")?.clone())
-            .map_err(|e| bad(&e.to_string()))?;
-        entries.push(Entry {
-            dtype: field("dtype")?
-                .as_str()
-                .ok_or_else(|| bad("dtype"))?
-                .to_owned(),
-            shape: serde_json::from_value(field("shape")?.clone())
-                .map_err(|e| bad(&e.to_string()))?,
-            start: offsets[0],
-            end: offsets[1],
-            name,
-        });
+impl Parts {
+    /// Reads and parses the safetensors file at `path`.
+    fn read(path: &Path) -> Result<Parts> {
+        let bytes = read(path)?;
+        let (header_len, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::malformed(path, format!("invalid safetensors file: {e}")))?;
+        let mut entries: Vec<Entry> = metadata
+            .tensors()
+            .into_iter()
+            .map(|(name, info)| Entry {
+                name,
+                dtype: format!("{:?}", info.dtype),
+                shape: info.shape.clone(),
+                start: info.data_offsets.0,
+                end: info.data_offsets.1,
+            })
+            .collect();
+        // Ties (empty tensors) in name order, so a rewritten header does not depend on the
+        // crate's hash-map order.
+        entries.sort_by(|x, y| (x.start, &x.name).cmp(&(y.start, &y.name)));
+        Ok(Parts {
+            entries,
+            data_start: 8 + header_len,
+            bytes,
+        })
     }
-    entries.sort_by_key(|e| e.start);
-    Ok(Parts {
-        entries,
-        data: bytes[8 + len..].to_vec(),
-    })
+
+    /// The data section.
+    fn data(&self) -> &[u8] {
+        &self.bytes[self.data_start..]
+    }
+
+    /// The data section, to edit in place.
+    fn data_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes[self.data_start..]
+    }
+
+    /// Writes `entries` as a fresh header followed by the data section to `path`.
+    fn write(&self, path: &Path) -> Result<()> {
+        let mut out = create_with_header(path, &self.entries)?;
+        out.write_all(self.data())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("writing", path, e))
+    }
 }
 
 /// The header JSON of `entries`, written by hand so a case can also write what a JSON library
@@ -123,11 +127,27 @@ fn header_json(entries: &[Entry]) -> String {
     format!("{{{}}}", body.join(","))
 }
 
-fn write_parts(path: &Path, header: &str, data: &[u8]) -> Result<()> {
-    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
-    bytes.extend_from_slice(header.as_bytes());
-    bytes.extend_from_slice(data);
-    std::fs::write(path, bytes).map_err(|e| Error::io("writing", path, e))
+/// Creates `path` holding the 8-byte length and the header JSON of `entries`; the caller
+/// writes the data section after it and flushes.
+fn create_with_header(path: &Path, entries: &[Entry]) -> Result<BufWriter<File>> {
+    let file = File::create(path).map_err(|e| Error::io("creating", path, e))?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let header = header_json(entries);
+    out.write_all(&(header.len() as u64).to_le_bytes())
+        .and_then(|()| out.write_all(header.as_bytes()))
+        .map_err(|e| Error::io("writing", path, e))?;
+    Ok(out)
+}
+
+/// Flips the bits of `mask` in one byte of one tensor of the model at `path`, leaving the rest
+/// of the file (header included) as it was, and returns the tensor's name. `tensor` and `byte`
+/// are seeded draws, taken modulo the tensor count and the tensor's length.
+fn flip_tensor_byte(path: &Path, tensor: usize, byte: usize, mask: u8) -> Result<String> {
+    let mut parts = Parts::read(path)?;
+    let entry = parts.entries[tensor % parts.entries.len()].clone();
+    parts.data_mut()[entry.start + byte % (entry.end - entry.start)] ^= mask;
+    write(path, &parts.bytes)?;
+    Ok(entry.name)
 }
 
 fn pick<T: Clone>(items: &[T], rng: &mut Rng) -> T {
@@ -216,27 +236,21 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
 
     let (m, t, b) = plan(0);
     case("flipped byte in a tensor", &mut |dir, expected| {
-        let path = dir.join(&m);
-        let parts = read_parts(&path)?;
-        let entry = &parts.entries[t % parts.entries.len()];
-        let mut bytes = read(&path)?;
-        let offset = bytes.len() - parts.data.len() + entry.start + b % (entry.end - entry.start);
-        bytes[offset] ^= 0x01;
-        write(&path, &bytes)?;
-        expected.insert(m.clone(), hash_mismatch(vec![entry.name.clone()]));
+        let tensor = flip_tensor_byte(&dir.join(&m), t, b, 0x01)?;
+        expected.insert(m.clone(), hash_mismatch(vec![tensor]));
         Ok(())
     })?;
 
     let (m, t, b) = plan(1);
     case("two tensors swapped", &mut |dir, expected| {
         let path = dir.join(&m);
-        let mut parts = read_parts(&path)?;
+        let mut parts = Parts::read(&path)?;
         let n = parts.entries.len();
         let (i, j) = (t % n, (t % n + 1 + b % (n - 1)) % n);
         let (a, c) = (parts.entries[i].name.clone(), parts.entries[j].name.clone());
         parts.entries[i].name = c.clone();
         parts.entries[j].name = a.clone();
-        write_parts(&path, &header_json(&parts.entries), &parts.data)?;
+        parts.write(&path)?;
         let mut names = vec![a, c];
         names.sort();
         expected.insert(m.clone(), hash_mismatch(names));
@@ -248,13 +262,13 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         "tensor replaced by a same-shaped one",
         &mut |dir, expected| {
             let path = dir.join(&m);
-            let mut parts = read_parts(&path)?;
+            let mut parts = Parts::read(&path)?;
             let entry = parts.entries[t % parts.entries.len()].clone();
             let mut noise = rng::rng(b as u64, "replacement");
-            parts.data[entry.start..entry.end]
+            parts.data_mut()[entry.start..entry.end]
                 .iter_mut()
                 .for_each(|v| *v = noise.next_u32() as u8);
-            write_parts(&path, &header_json(&parts.entries), &parts.data)?;
+            parts.write(&path)?;
             expected.insert(m.clone(), hash_mismatch(vec![entry.name]));
             Ok(())
         },
@@ -289,10 +303,9 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     let (m, _, b) = plan(6);
     case("truncated file", &mut |dir, expected| {
         let path = dir.join(&m);
-        let parts = read_parts(&path)?;
-        let bytes = read(&path)?;
-        let keep = bytes.len() - parts.data.len() + b % parts.data.len();
-        write(&path, &bytes[..keep])?;
+        let parts = Parts::read(&path)?;
+        let keep = parts.data_start + b % parts.data().len();
+        write(&path, &parts.bytes[..keep])?;
         expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
@@ -311,11 +324,11 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     let (m, t, _) = plan(8);
     case("overlapping offsets", &mut |dir, expected| {
         let path = dir.join(&m);
-        let mut parts = read_parts(&path)?;
+        let mut parts = Parts::read(&path)?;
         let i = 1 + t % (parts.entries.len() - 1);
         parts.entries[i].start -= 4;
         parts.entries[i].end -= 4;
-        write_parts(&path, &header_json(&parts.entries), &parts.data)?;
+        parts.write(&path)?;
         expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
@@ -323,15 +336,15 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     let (m, t, _) = plan(9);
     case("gap between tensors", &mut |dir, expected| {
         let path = dir.join(&m);
-        let mut parts = read_parts(&path)?;
+        let mut parts = Parts::read(&path)?;
         let i = t % parts.entries.len();
-        let at = parts.entries[i].start;
-        parts.data.splice(at..at, [0u8; 4]);
+        let at = parts.data_start + parts.entries[i].start;
+        parts.bytes.splice(at..at, [0u8; 4]);
         for e in &mut parts.entries[i..] {
             e.start += 4;
             e.end += 4;
         }
-        write_parts(&path, &header_json(&parts.entries), &parts.data)?;
+        parts.write(&path)?;
         expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
@@ -351,10 +364,10 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         "dtype does not match the byte length",
         &mut |dir, expected| {
             let path = dir.join(&m);
-            let mut parts = read_parts(&path)?;
+            let mut parts = Parts::read(&path)?;
             let i = t % parts.entries.len();
             parts.entries[i].dtype = "F16".into();
-            write_parts(&path, &header_json(&parts.entries), &parts.data)?;
+            parts.write(&path)?;
             expected.insert(m.clone(), MALFORMED);
             Ok(())
         },
@@ -363,12 +376,11 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     let (m, t, _) = plan(12);
     case("duplicate tensor name", &mut |dir, expected| {
         let path = dir.join(&m);
-        let parts = read_parts(&path)?;
+        let mut parts = Parts::read(&path)?;
         let i = t % parts.entries.len();
-        let mut entries = parts.entries.clone();
-        let name = entries[(i + 1) % entries.len()].name.clone();
-        entries[i].name = name;
-        write_parts(&path, &header_json(&entries), &parts.data)?;
+        let name = parts.entries[(i + 1) % parts.entries.len()].name.clone();
+        parts.entries[i].name = name;
+        parts.write(&path)?;
         expected.insert(m.clone(), MALFORMED);
         Ok(())
     })?;
@@ -421,15 +433,8 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
         case(
             "flipped byte in a model not named .safetensors",
             &mut |dir, expected| {
-                let path = dir.join(&m);
-                let parts = read_parts(&path)?;
-                let entry = &parts.entries[t % parts.entries.len()];
-                let mut bytes = read(&path)?;
-                let offset =
-                    bytes.len() - parts.data.len() + entry.start + b % (entry.end - entry.start);
-                bytes[offset] ^= 0x80;
-                write(&path, &bytes)?;
-                expected.insert(m.clone(), hash_mismatch(vec![entry.name.clone()]));
+                let tensor = flip_tensor_byte(&dir.join(&m), t, b, 0x80)?;
+                expected.insert(m.clone(), hash_mismatch(vec![tensor]));
                 Ok(())
             },
         )?;
@@ -468,10 +473,8 @@ fn remove(path: &Path) -> Result<()> {
 }
 
 /// Writes a well-formed safetensors file of `size_mib` MiB (one F32 tensor named `big`, values
-/// from `seed`) to `path`, streaming, and returns its per-tensor digest map as the manifest
-/// would hold it.
+/// from `seed`) to `path`, streaming.
 pub fn write_large(path: &Path, size_mib: usize, seed: u64) -> Result<()> {
-    use std::io::Write;
     let elements = size_mib * (1 << 20) / 4;
     let entries = [Entry {
         name: "big".into(),
@@ -480,13 +483,8 @@ pub fn write_large(path: &Path, size_mib: usize, seed: u64) -> Result<()> {
         start: 0,
         end: elements * 4,
     }];
-    let header = header_json(&entries);
-    let file = std::fs::File::create(path).map_err(|e| Error::io("creating", path, e))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = create_with_header(path, &entries)?;
     let io = |e| Error::io("writing", path, e);
-    out.write_all(&(header.len() as u64).to_le_bytes())
-        .map_err(io)?;
-    out.write_all(header.as_bytes()).map_err(io)?;
     let mut noise = rng::rng(seed, "large");
     let mut chunk = vec![0u8; 1 << 20];
     for _ in 0..size_mib {
