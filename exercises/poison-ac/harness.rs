@@ -2,11 +2,12 @@
 
 use aisec_lab::checks::percent;
 use aisec_lab::harness::Context;
-use aisec_lab::poison::{self, Detection, FlipPlan, Poisoned};
+use aisec_lab::poison::{self, FlipPlan, Poisoned};
 use aisec_lab::serde_json::json;
 use aisec_lab::{Error, Result, plot, render};
 use aisec_sdk::analysis::{self, KMeans, Pca};
 use aisec_sdk::data::N_CLASSES;
+use aisec_sdk::metrics::Confusion;
 use aisec_sdk::ndarray::Axis;
 use aisec_sdk::{Cnn, Dataset};
 
@@ -90,15 +91,20 @@ fn in_range(flagged: &[usize], n: usize) -> std::result::Result<(), String> {
     }
 }
 
-fn describe(detection: &Detection) -> String {
+/// Distinct rows flagged.
+fn flagged_count(detection: &Confusion) -> usize {
+    detection.true_positives + detection.false_positives
+}
+
+fn describe(detection: &Confusion) -> String {
     format!(
         "precision {:.3}, recall {:.3}, F1 {:.3} ({} flagged, {} of them poisoned, {} poisoned in all)",
-        detection.precision,
-        detection.recall,
-        detection.f1,
-        detection.flagged,
+        detection.precision(),
+        detection.recall(),
+        detection.f1(),
+        flagged_count(detection),
         detection.true_positives,
-        detection.poisoned
+        detection.true_positives + detection.false_negatives
     )
 }
 
@@ -166,14 +172,14 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     let detection = poison::score(&flagged, &run.poisoned.flipped, run.poisoned.data.len());
     ctx.check(
         &format!("finds the flipped labels ({})", plan.describe()),
-        detection.f1 >= min_f1,
+        detection.f1() >= min_f1,
         describe(&detection),
         format!("F1 >= {min_f1}"),
         "small clusters exist in every class; decide per class whether its suspect cluster is read as another class by a model that never saw it",
     );
 
     // 3. Repair: retrain without the flagged rows; the source class must come back.
-    let kept = data.train.len() - detection.flagged;
+    let kept = data.train.len() - flagged_count(&detection);
     if kept < data.train.len() / 2 {
         ctx.check(
             "repair recovers the source class",
@@ -400,11 +406,11 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
         "poisoned": run.poisoned.flipped.len(),
         "classes": classes,
         "detection": {
-            "flagged": detection.flagged,
+            "flagged": flagged_count(&detection),
             "true_positives": detection.true_positives,
-            "precision": detection.precision,
-            "recall": detection.recall,
-            "f1": detection.f1,
+            "precision": detection.precision(),
+            "recall": detection.recall(),
+            "f1": detection.f1(),
         },
         "source_accuracy": { "n": repair.held_out, "poisoned": repair.before, "repaired": repair.after, "clean": repair.clean },
         "pictures": pictures,

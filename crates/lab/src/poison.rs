@@ -156,34 +156,11 @@ pub fn without_rows(data: &Dataset, drop: &[usize]) -> Result<Dataset> {
     Ok(data.select(&rows)?)
 }
 
-/// How a set of flagged rows compares with the rows really poisoned.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Detection {
-    /// Distinct rows flagged.
-    pub flagged: usize,
-    /// Flagged rows that were poisoned.
-    pub true_positives: usize,
-    /// Rows that were poisoned.
-    pub poisoned: usize,
-    /// True positives / flagged (0 when nothing is flagged).
-    pub precision: f64,
-    /// True positives / poisoned (0 when nothing was poisoned).
-    pub recall: f64,
-    /// Harmonic mean of precision and recall (0 when both are 0).
-    pub f1: f64,
-}
-
-/// Scores `flagged` (repeats count once) against `poisoned`, both indices into `n` rows.
-pub fn score(flagged: &[usize], poisoned: &[usize], n: usize) -> Detection {
-    let counts = Confusion::from_indices(flagged, poisoned, n);
-    Detection {
-        flagged: counts.true_positives + counts.false_positives,
-        true_positives: counts.true_positives,
-        poisoned: counts.true_positives + counts.false_negatives,
-        precision: counts.precision(),
-        recall: counts.recall(),
-        f1: counts.f1(),
-    }
+/// Scores `flagged` (repeats count once) against `poisoned`, both indices into `n` rows: the
+/// distinct rows flagged are `true_positives + false_positives`, the rows poisoned
+/// `true_positives + false_negatives`.
+pub fn score(flagged: &[usize], poisoned: &[usize], n: usize) -> Confusion {
+    Confusion::from_indices(flagged, poisoned, n)
 }
 
 #[cfg(test)]
@@ -268,10 +245,17 @@ mod tests {
     #[test]
     fn scores_by_hand() {
         let s = score(&[1, 2, 3, 3], &[2, 3, 4, 5], 10);
-        assert_eq!((s.flagged, s.true_positives, s.poisoned), (3, 2, 4));
-        assert!((s.precision - 2.0 / 3.0).abs() < 1e-12);
-        assert!((s.recall - 0.5).abs() < 1e-12);
-        assert!((s.f1 - 4.0 / 7.0).abs() < 1e-12);
-        assert_eq!(score(&[], &[1], 10).f1, 0.0);
+        assert_eq!(
+            (
+                s.true_positives + s.false_positives,
+                s.true_positives,
+                s.true_positives + s.false_negatives
+            ),
+            (3, 2, 4)
+        );
+        assert!((s.precision() - 2.0 / 3.0).abs() < 1e-12);
+        assert!((s.recall() - 0.5).abs() < 1e-12);
+        assert!((s.f1() - 4.0 / 7.0).abs() < 1e-12);
+        assert_eq!(score(&[], &[1], 10).f1(), 0.0);
     }
 }
