@@ -42,9 +42,7 @@ pub fn non_members(split: &Dataset, n: usize, seed: u64, purpose: &str) -> Resul
             format!("asked for {n} rows of a split of {}", split.len()),
         ));
     }
-    let mut rows = rng::permutation(split.len(), &mut rng::rng(seed, purpose));
-    rows.truncate(n);
-    Ok(split.select(&rows)?)
+    crate::checks::draw(split, n, &mut rng::rng(seed, purpose))
 }
 
 /// The probability each output row gives its record's true label.
