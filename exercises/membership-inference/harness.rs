@@ -54,6 +54,16 @@ fn describe(r: &AttackResult) -> String {
     )
 }
 
+/// (TPR, FPR) of the candidate's rule "member if the score is above `threshold`" (no ties
+/// broken: scores equal to it are not called members).
+fn candidate_rates(members: &[f64], others: &[f64], threshold: f64) -> (f64, f64) {
+    let rule = privacy::Threshold {
+        value: threshold,
+        tie_share: 0.0,
+    };
+    privacy::expected_rates(members, others, rule)
+}
+
 /// The reference attack (log-odds of the true label) against an API answering with `answer`:
 /// its result over every threshold, and its scores.
 fn reference_attack(
@@ -188,7 +198,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     ) else {
         return Ok(());
     };
-    let (tpr, fpr) = privacy::rates_above(&members, &others, threshold);
+    let (tpr, fpr) = candidate_rates(&members, &others, threshold);
     ctx.check(
         "the threshold keeps its false-positive promise on unseen non-members",
         threshold.is_finite() && fpr <= TARGET_FPR + fpr_slack,
@@ -285,7 +295,7 @@ fn show(ctx: &mut Context) -> Result<()> {
         s.known_non_members.labels(),
     )?;
     let threshold = exercise::choose_threshold(&known, TARGET_FPR);
-    let (tpr, fpr) = privacy::rates_above(&members, &others, threshold);
+    let (tpr, fpr) = candidate_rates(&members, &others, threshold);
 
     let (plain, plain_scores) = reference_attack(&s, &|p| Ok(p.clone()))?;
     let (defended, defended_scores) = reference_attack(&s, &exercise::defend)?;

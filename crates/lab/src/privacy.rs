@@ -45,11 +45,6 @@ pub fn non_members(split: &Dataset, n: usize, seed: u64, purpose: &str) -> Resul
     crate::checks::draw(split, n, &mut rng::rng(seed, purpose))
 }
 
-/// The probability each output row gives its record's true label.
-pub fn true_label_confidence(probabilities: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {
-    per_row(probabilities, labels, |row, label| f64::from(row[label]))
-}
-
 /// The reference attack's score of each record: the log-odds its output row gives the true
 /// label, `ln p_y − ln Σ_{j≠y} p_j` (higher means "more likely a member").
 ///
@@ -101,7 +96,8 @@ fn per_row(
 /// A decision rule "member if the score is above `value`; at exactly `value`, member with
 /// probability `tie_share`". The randomised tie is what lets an attacker hit a false-positive
 /// budget when many scores are equal (an overfit model's probabilities round to exactly 1.0);
-/// its rates are computed in expectation, so results stay deterministic.
+/// its rates are computed in expectation, so results stay deterministic. With `tie_share` 0 it
+/// is the plain rule "member if the score is strictly above `value`".
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Threshold {
     /// The score at the boundary.
@@ -196,14 +192,6 @@ pub fn evaluate(member_scores: &[f64], non_member_scores: &[f64]) -> Result<Atta
         tpr_at_01pct: roc.tpr_at_fpr(0.001),
         roc,
     })
-}
-
-/// TPR and FPR of "member if score > threshold" (no tie-breaking: a candidate's own rule).
-pub fn rates_above(member_scores: &[f64], non_member_scores: &[f64], threshold: f64) -> (f64, f64) {
-    let share = |scores: &[f64]| {
-        scores.iter().filter(|&&s| s > threshold).count() as f64 / scores.len().max(1) as f64
-    };
-    (share(member_scores), share(non_member_scores))
 }
 
 #[cfg(test)]
@@ -308,12 +296,10 @@ mod tests {
     }
 
     #[test]
-    fn confidence_reads_the_true_label_column() {
+    fn log_odds_read_the_true_label_column() {
         let p = Tensor::new(&[[0.1f32, 0.9], [0.7, 0.3]], &aisec_sdk::Device::Cpu).unwrap();
-        let s = true_label_confidence(&p, &[1, 1]).unwrap();
-        assert!((s[0] - 0.9).abs() < 1e-6 && (s[1] - 0.3).abs() < 1e-6);
-        assert!(true_label_confidence(&p, &[5, 0]).is_err());
-        assert!(true_label_confidence(&p, &[0]).is_err());
+        assert!(true_label_log_odds(&p, &[5, 0]).is_err());
+        assert!(true_label_log_odds(&p, &[0]).is_err());
         let odds = true_label_log_odds(&p, &[1, 1]).unwrap();
         assert!((odds[0] - (0.9f64 / 0.1).ln()).abs() < 1e-5, "{odds:?}");
         assert!((odds[1] - (0.3f64 / 0.7).ln()).abs() < 1e-5, "{odds:?}");
