@@ -75,9 +75,7 @@ pub struct FileVerdict {
 /// Every regular file under `dir` (recursively), as sorted `/`-separated relative paths.
 pub fn list_files(dir: &Path) -> Result<Vec<String>> {
     fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
-        let listing = |e: std::io::Error| {
-            Error::invalid(dir.display().to_string(), format!("cannot list: {e}"))
-        };
+        let listing = |e| Error::io("listing", dir, e);
         for entry in std::fs::read_dir(dir).map_err(listing)? {
             let entry = entry.map_err(listing)?;
             let name = entry.file_name().to_string_lossy().into_owned();
