@@ -1,5 +1,5 @@
-//! Hash manifests: a folder's files, their sha256, per-tensor digests of `.safetensors` files,
-//! and one root digest over everything.
+//! Hash manifests: a folder's files, their sha256, per-tensor digests of every file whose
+//! content is safetensors (whatever its name), and one root digest over everything.
 //!
 //! The same code writes and checks `models/MANIFEST` and `datasets/*/MANIFEST`, and backs the
 //! grader's integrity check. Format (`MANIFEST`, JSON):
@@ -50,7 +50,8 @@ pub struct FileEntry {
     pub size: u64,
     /// sha256 of the whole file, lower-case hex.
     pub sha256: String,
-    /// For `.safetensors` files: tensor name → digest.
+    /// For a file whose content is safetensors (a `.safetensors` name or not): tensor name →
+    /// digest.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tensors: BTreeMap<String, String>,
 }
@@ -185,10 +186,11 @@ fn entry_for(dir: &Path, relative: &str) -> Result<FileEntry> {
     let (size, sha256) = sha256_file(&path)?;
     // A file named .safetensors must parse; any other file is listed with its tensors when its
     // content is safetensors, so a model under another name is still checked tensor by tensor.
+    let digests = tensor_digests(&path);
     let tensors = if relative.ends_with(".safetensors") {
-        tensor_digests(&path)?
+        digests?
     } else {
-        tensor_digests(&path).unwrap_or_default()
+        digests.unwrap_or_default()
     };
     Ok(FileEntry {
         path: relative.to_owned(),
