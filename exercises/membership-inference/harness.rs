@@ -64,40 +64,34 @@ fn candidate_rates(members: &[f64], others: &[f64], threshold: f64) -> (f64, f64
     privacy::expected_rates(members, others, rule)
 }
 
-/// The reference attack (log-odds of the true label) against an API answering with `answer`:
-/// its result over every threshold, and its scores.
-fn reference_attack(
-    s: &Setup,
-    answer: &dyn Fn(&Tensor) -> aisec_sdk::Result<Tensor>,
-) -> Result<(AttackResult, Vec<f64>)> {
-    let probabilities = answer(&s.target.model.probabilities(s.eval.images())?)?;
-    let scores = privacy::true_label_log_odds(&probabilities, s.eval.labels())?;
-    let (members, others) = split(&scores, &s.is_member);
-    Ok((privacy::evaluate(&members, &others)?, scores))
+/// The reference attack's score of each evaluation record (the log-odds of its true label),
+/// from the target's answers to the evaluation records.
+fn eval_scores(s: &Setup, answers: &Tensor) -> Result<Vec<f64>> {
+    privacy::true_label_log_odds(answers, s.eval.labels())
 }
 
-/// The reference attack's scores when the target answers with `answer`: on the evaluation
-/// records, and on the known non-members an attacker sets thresholds from.
+/// The reference attack's result over every threshold, from its scores of the evaluation
+/// records.
+fn reference_attack(s: &Setup, scores: &[f64]) -> Result<AttackResult> {
+    let (members, others) = split(scores, &s.is_member);
+    privacy::evaluate(&members, &others)
+}
+
+/// The reference attack's scores for one way of answering: on the evaluation records, and on
+/// the known non-members an attacker sets thresholds from.
 struct Scored {
     eval: Vec<f64>,
     known: Vec<f64>,
 }
 
-fn reference_scores(
-    s: &Setup,
-    answer: &dyn Fn(&Tensor) -> aisec_sdk::Result<Tensor>,
-) -> Result<Scored> {
-    let model = &s.target.model;
-    Ok(Scored {
-        eval: privacy::true_label_log_odds(
-            &answer(&model.probabilities(s.eval.images())?)?,
-            s.eval.labels(),
-        )?,
-        known: privacy::true_label_log_odds(
-            &answer(&model.probabilities(s.known_non_members.images())?)?,
-            s.known_non_members.labels(),
-        )?,
-    })
+impl Scored {
+    /// From the answers to the evaluation records and to the known non-members.
+    fn new(s: &Setup, eval_answers: &Tensor, known_answers: &Tensor) -> Result<Scored> {
+        Ok(Scored {
+            eval: eval_scores(s, eval_answers)?,
+            known: privacy::true_label_log_odds(known_answers, s.known_non_members.labels())?,
+        })
+    }
 }
 
 /// The reference attack at a false-positive budget an attacker can actually set: the threshold
@@ -114,9 +108,10 @@ fn reference_attack_at(s: &Setup, scored: &Scored, budget: f64) -> (f64, f64) {
 
 /// What an attacker who sees only the predicted label gains: "member if the model is right"
 /// has TPR = accuracy on members and FPR = accuracy on non-members. No output defence that
-/// keeps the predictions can take this away.
-fn label_only_advantage(s: &Setup) -> Result<f64> {
-    let predicted = s.target.model.predict(s.eval.images())?;
+/// keeps the predictions can take this away. `probabilities` are the target's answers to the
+/// evaluation records.
+fn label_only_advantage(s: &Setup, probabilities: &Tensor) -> Result<f64> {
+    let predicted = predictions(probabilities)?;
     let right: Vec<f64> = predicted
         .iter()
         .zip(s.eval.labels())
@@ -125,6 +120,16 @@ fn label_only_advantage(s: &Setup) -> Result<f64> {
     let (members, others) = split(&right, &s.is_member);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(mean(&members) - mean(&others))
+}
+
+/// The class each row of answers predicts: its arg-max.
+fn predictions(answers: &Tensor) -> Result<Vec<u32>> {
+    Ok(answers.argmax(1)?.to_vec1::<u32>()?)
+}
+
+/// The share of rows whose answers predict their label.
+fn accuracy(answers: &Tensor, labels: &[u32]) -> Result<f64> {
+    Ok(aisec_sdk::metrics::accuracy(&predictions(answers)?, labels))
 }
 
 /// Checks an answer is one row of ten finite values per record.
@@ -208,10 +213,8 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     );
 
     // 3. The defence, against the reference attack.
-    let Some(defended) = ctx.student(
-        "defends the output",
-        exercise::defend(&model.probabilities(s.eval.images())?),
-    ) else {
+    let probabilities = model.probabilities(s.eval.images())?;
+    let Some(defended) = ctx.student("defends the output", exercise::defend(&probabilities)) else {
         return Ok(());
     };
     if let Err(reason) = well_formed(&defended, n) {
@@ -224,9 +227,9 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         );
         return Ok(());
     }
-    let (plain, _) = reference_attack(&s, &|p| Ok(p.clone()))?;
-    let (after, _) = reference_attack(&s, &exercise::defend)?;
-    let label_only = label_only_advantage(&s)?;
+    let plain = reference_attack(&s, &eval_scores(&s, &probabilities)?)?;
+    let after = reference_attack(&s, &eval_scores(&s, &defended)?)?;
+    let label_only = label_only_advantage(&s, &probabilities)?;
     ctx.check(
         "the defence leaves the reference attack no more than the predicted label gives away",
         after.max_advantage <= label_only + slack,
@@ -239,21 +242,18 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     );
     let test = &ctx.data()?.test;
     let full = model.probabilities(test.images())?;
-    let plain_accuracy =
-        aisec_sdk::metrics::accuracy(&full.argmax(1)?.to_vec1::<u32>()?, test.labels());
+    let plain_accuracy = accuracy(&full, test.labels())?;
     let answered = exercise::defend(&full)?;
-    let accuracy = match well_formed(&answered, test.len()) {
-        Ok(()) => {
-            aisec_sdk::metrics::accuracy(&answered.argmax(1)?.to_vec1::<u32>()?, test.labels())
-        }
+    let defended_accuracy = match well_formed(&answered, test.len()) {
+        Ok(()) => accuracy(&answered, test.labels())?,
         Err(_) => 0.0,
     };
     ctx.check(
         "the defended model is as accurate",
-        accuracy >= plain_accuracy - max_drop,
+        defended_accuracy >= plain_accuracy - max_drop,
         format!(
             "test accuracy {} (undefended {})",
-            percent(accuracy),
+            percent(defended_accuracy),
             percent(plain_accuracy)
         ),
         format!(
@@ -271,7 +271,9 @@ fn show(ctx: &mut Context) -> Result<()> {
     let s = setup(ctx, n_non_members)?;
     let model = &s.target.model;
     let train_accuracy = model.accuracy(&s.target.members)?;
-    let test_accuracy = model.accuracy(&ctx.data()?.test)?;
+    let test = &ctx.data()?.test;
+    let test_probabilities = model.probabilities(test.images())?;
+    let test_accuracy = accuracy(&test_probabilities, test.labels())?;
     ctx.say(&format!(
         "Target (seed {}): trained on {} members; accuracy {} on them, {} on the test split.\n",
         ctx.seed(),
@@ -297,16 +299,23 @@ fn show(ctx: &mut Context) -> Result<()> {
     let threshold = exercise::choose_threshold(&known, TARGET_FPR);
     let (tpr, fpr) = candidate_rates(&members, &others, threshold);
 
-    let (plain, plain_scores) = reference_attack(&s, &|p| Ok(p.clone()))?;
-    let (defended, defended_scores) = reference_attack(&s, &exercise::defend)?;
-    let label_only = label_only_advantage(&s)?;
-    let (pm, po) = split(&plain_scores, &s.is_member);
-    let (dm, d_o) = split(&defended_scores, &s.is_member);
-    let full = model.probabilities(ctx.data()?.test.images())?;
-    let defended_accuracy = aisec_sdk::metrics::accuracy(
-        &exercise::defend(&full)?.argmax(1)?.to_vec1::<u32>()?,
+    let probabilities = model.probabilities(s.eval.images())?;
+    let known_probabilities = model.probabilities(s.known_non_members.images())?;
+    let plain_scores = Scored::new(&s, &probabilities, &known_probabilities)?;
+    let defended_scores = Scored::new(
+        &s,
+        &exercise::defend(&probabilities)?,
+        &exercise::defend(&known_probabilities)?,
+    )?;
+    let plain = reference_attack(&s, &plain_scores.eval)?;
+    let defended = reference_attack(&s, &defended_scores.eval)?;
+    let label_only = label_only_advantage(&s, &probabilities)?;
+    let (pm, po) = split(&plain_scores.eval, &s.is_member);
+    let (dm, d_o) = split(&defended_scores.eval, &s.is_member);
+    let defended_accuracy = accuracy(
+        &exercise::defend(&test_probabilities)?,
         ctx.data()?.test.labels(),
-    );
+    )?;
 
     ctx.say(&format!(
         "{} members against {} unseen non-members:\n",
@@ -340,8 +349,6 @@ fn show(ctx: &mut Context) -> Result<()> {
 
     ctx.say("\nThe reference attack with a threshold set from known non-members (advantage = TPR - FPR):");
     let mut budgets = Vec::new();
-    let plain_scores = reference_scores(&s, &|p| Ok(p.clone()))?;
-    let defended_scores = reference_scores(&s, &exercise::defend)?;
     for budget in [0.01, 0.05, 0.1, 0.25, 0.5] {
         let (plain_tpr, plain_fpr) = reference_attack_at(&s, &plain_scores, budget);
         let (after_tpr, after_fpr) = reference_attack_at(&s, &defended_scores, budget);
