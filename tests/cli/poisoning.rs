@@ -1,20 +1,12 @@
 //! The poisoning track end to end: the check tells real detectors from lazy ones.
 
-use crate::support::{check_results, grade_failing};
+use crate::support::{grade_failing, passed};
 
 const SIGNATURE: &str = "use aisec_sdk::{Cnn, Dataset, Result};\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n    let _ = (model, seed);";
 
-/// Grades `poison-ac` with `source` as the candidate's file; returns each check's (name, passed).
-fn grade(source: &str) -> Vec<(String, bool)> {
-    check_results(&grade_failing("poison-ac", source, "4"))
-}
-
-fn passed(checks: &[(String, bool)], prefix: &str) -> bool {
-    checks
-        .iter()
-        .find(|(name, _)| name.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no check named {prefix:?} in {checks:?}"))
-        .1
+/// Grades `poison-ac` with `source` as the candidate's file; returns the JSON report.
+fn grade(source: &str) -> serde_json::Value {
+    grade_failing("poison-ac", source, "4")
 }
 
 #[test]
@@ -24,16 +16,16 @@ fn flagging_everything_or_nothing_fails() {
     ));
     assert!(
         !passed(&everything, "finds the flipped labels"),
-        "{everything:?}"
+        "{everything}"
     );
-    assert!(!passed(&everything, "few false alarms"), "{everything:?}");
-    assert!(!passed(&everything, "repair recovers"), "{everything:?}");
+    assert!(!passed(&everything, "few false alarms"), "{everything}");
+    assert!(!passed(&everything, "repair recovers"), "{everything}");
 
     let nothing = grade(&format!(
         "{SIGNATURE}\n    let _ = train;\n    Ok(Vec::new())\n}}\n"
     ));
-    assert!(!passed(&nothing, "finds the flipped labels"), "{nothing:?}");
-    assert!(passed(&nothing, "few false alarms"), "{nothing:?}");
+    assert!(!passed(&nothing, "finds the flipped labels"), "{nothing}");
+    assert!(passed(&nothing, "few false alarms"), "{nothing}");
 }
 
 #[test]
@@ -47,7 +39,7 @@ fn false_alarms_on_a_clean_set_fail_even_when_the_poison_is_found() {
          if rows.is_empty() {{ Ok((0..train.len() * 3 / 100).collect()) }} else {{ Ok(rows) }}\n}}\n",
         reference.replace("pub fn detect(", "fn reference_detect(")
     );
-    let checks = grade(&source);
-    assert!(passed(&checks, "finds the flipped labels"), "{checks:?}");
-    assert!(!passed(&checks, "few false alarms"), "{checks:?}");
+    let report = grade(&source);
+    assert!(passed(&report, "finds the flipped labels"), "{report}");
+    assert!(!passed(&report, "few false alarms"), "{report}");
 }

@@ -1,34 +1,22 @@
 //! The privacy track end to end: an attack that guesses at random fails the check.
 
-use crate::support::{grade_failing, lab_root};
+use crate::support::{check_named, grade_edited_solution};
 
 #[test]
 fn a_random_score_attack_fails_with_auc_near_one_half() {
-    let reference =
-        std::fs::read_to_string(lab_root().join("solutions/membership-inference/src/lib.rs"))
-            .unwrap();
     // The reference solution with its scores replaced by seeded noise.
-    let source = reference.replace(
-        "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {",
-        "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {\n    \
-         let _ = (model, images);\n    \
-         let noise = aisec_sdk::rng::uniform(labels.len(), 0.0, 1.0, &mut aisec_sdk::rng::rng(9, \"noise\"));\n    \
-         return Ok(noise.into_iter().map(f64::from).collect());\n    #[allow(unreachable_code)]",
+    let report = grade_edited_solution(
+        "membership-inference",
+        "2",
+        &[(
+            "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {",
+            "pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {\n    \
+             let _ = (model, images);\n    \
+             let noise = aisec_sdk::rng::uniform(labels.len(), 0.0, 1.0, &mut aisec_sdk::rng::rng(9, \"noise\"));\n    \
+             return Ok(noise.into_iter().map(f64::from).collect());\n    #[allow(unreachable_code)]",
+        )],
     );
-    assert_ne!(source, reference, "the signature moved");
-    let report = grade_failing("membership-inference", &source, "2");
-    let separate = report["exercises"][0]["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["name"]
-                .as_str()
-                .unwrap()
-                .starts_with("the scores separate")
-        })
-        .unwrap_or_else(|| panic!("{report}"))
-        .clone();
+    let separate = check_named(&report, "the scores separate");
     assert_eq!(separate["passed"], false, "{separate}");
     let measured = separate["measured"].as_str().unwrap();
     let auc: f64 = measured

@@ -124,6 +124,39 @@ pub fn grade_failing(id: &str, source: &str, seed: &str) -> serde_json::Value {
     report
 }
 
+/// Grades exercise `id` with its reference solution edited by `edits` (each `(from, to)` must
+/// occur in it) as the student file, in a fresh copy of the lab, and returns the JSON report
+/// after checking the verdict is "failed".
+pub fn grade_edited_solution(id: &str, seed: &str, edits: &[(&str, &str)]) -> serde_json::Value {
+    let path = lab_root().join("solutions").join(id).join("src/lib.rs");
+    let mut source = std::fs::read_to_string(path).unwrap();
+    for (from, to) in edits {
+        assert!(
+            source.contains(from),
+            "the reference solution of {id} no longer contains {from:?}"
+        );
+        source = source.replace(from, to);
+    }
+    grade_failing(id, &source, seed)
+}
+
+/// The check of the first exercise in a report whose name starts with `prefix`; panics, naming
+/// it, when there is none.
+pub fn check_named(report: &serde_json::Value, prefix: &str) -> serde_json::Value {
+    report["exercises"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no check named {prefix:?} in {report}"))
+        .clone()
+}
+
+/// Whether the check of the first exercise named `prefix...` passed (see [`check_named`]).
+pub fn passed(report: &serde_json::Value, prefix: &str) -> bool {
+    check_named(report, prefix)["passed"].as_bool().unwrap()
+}
+
 /// The checks of the first exercise in a report: (name, passed).
 pub fn check_results(report: &serde_json::Value) -> Vec<(String, bool)> {
     report["exercises"][0]["checks"]
