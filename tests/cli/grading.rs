@@ -1,7 +1,5 @@
 //! Grading end to end: isolation, verdicts, integrity, the dependency rule, reproducible reports.
 
-use std::time::Instant;
-
 use crate::support::{
     aisec, aisec_in, assert_exit, copy_of_lab, json_report, stdout, verdict, write_student,
 };
@@ -60,26 +58,24 @@ fn every_failure_mode_gets_its_own_verdict_and_never_stops_the_others() {
     let report = json_report(&out);
     assert_verdict(&report, "fgsm", "build-error", "error");
     assert_eq!(verdict(&report, "pgd"), "timed-out");
-    // Now that it is built, the loop is stopped within its limit plus a few seconds.
-    let started = Instant::now();
-    let out = aisec_in(
-        lab,
-        &[
-            "check",
-            "pgd",
-            "--seed",
-            "3",
-            "--format",
-            "json",
-            "--time-limit",
-            "5",
-        ],
-    );
-    let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(verdict(&json_report(&out), "pgd"), "timed-out");
+    // Now that it is built, the loop is stopped at its limit. The text report shows the time
+    // of the harness run alone, not of the build or the integrity check, which a busy machine
+    // slows down.
+    let out = aisec_in(lab, &["check", "pgd", "--seed", "3", "--time-limit", "5"]);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("pgd ("))
+        .unwrap_or_else(|| panic!("no pgd line in:\n{text}"));
+    assert!(line.contains("timed out"), "{line}");
+    let seconds: f64 = line
+        .rsplit_once('[')
+        .and_then(|(_, t)| t.strip_suffix(" s]"))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no run time in {line:?}"));
     assert!(
-        (5.0..12.0).contains(&elapsed),
-        "timed out after {elapsed:.1} s with a 5 s limit"
+        (5.0..8.0).contains(&seconds),
+        "the looping harness ran {seconds} s with a 5 s limit"
     );
 
     // A panic, and a runaway allocation (1 GiB of address space at a time: the cap stops it
