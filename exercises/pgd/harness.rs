@@ -23,7 +23,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         // The reference starts from the same random stream, so an attack that draws its start
         // the usual way matches it exactly; any other draw is compared within the margin.
         let start_stream = format!("start-{name}");
-        let mut student_rng = ctx.rng(&start_stream);
+        let mut student_rng = ctx.runner_rng(&start_stream);
         let Some(adv) = ctx.student(
             &format!("{name}: runs"),
             exercise::pgd(&model, x, y, EPS, STEP, STEPS, &mut student_rng),
@@ -44,7 +44,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         }
         let theirs = checks::accuracy(&model, &adv, y)?;
         let reference = {
-            let mut rng = ctx.rng(&start_stream);
+            let mut rng = ctx.runner_rng(&start_stream);
             let adv = adversary::pgd(
                 &model,
                 x,
@@ -80,7 +80,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     // Projection under a step larger than the budget, on a few digits.
     let model = ctx.model("standard")?;
     let few = batch.head(32)?;
-    let mut rng = ctx.rng("projection");
+    let mut rng = ctx.runner_rng("projection");
     if let Some(adv) = ctx.student(
         "projection: runs",
         exercise::pgd(&model, few.images(), few.labels(), 0.05, 0.2, 5, &mut rng),
@@ -97,7 +97,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
 
     // The random start: zero steps leaves a random point of the ball, drawn from the given rng.
     let start = |seed: &str, ctx: &mut Context| {
-        let mut rng = ctx.rng(seed);
+        let mut rng = ctx.runner_rng(seed);
         exercise::pgd(&model, few.images(), few.labels(), EPS, STEP, 0, &mut rng)
     };
     let (a, b, c) = (
@@ -187,7 +187,7 @@ fn accuracies(
 fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
     let data = ctx.data()?.test.head(options.n)?;
     let sample = checks::draw(&ctx.data()?.test, 6, &mut ctx.rng("sample"))?;
-    let mut rng = ctx.rng("pgd");
+    let mut rng = ctx.runner_rng("pgd");
     let mut models = serde_json::Map::new();
     let mut series = Vec::new();
     let mut pictures = Vec::new();

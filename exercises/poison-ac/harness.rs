@@ -114,7 +114,9 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     let max_false_alarms = ctx.threshold("max_flagged_share_on_clean")?;
     let max_gap = ctx.threshold("max_points_below_clean_after_repair")? / 100.0;
     let data = ctx.data()?.clone();
-    let seed = ctx.seed();
+    // The candidate's seed is derived from the run's, never the run's itself: with the run's
+    // seed, the flip plan and the flipped rows could be recomputed from the lab's code.
+    let seed = ctx.runner_seed("detect");
     // 1. False alarms on a clean training set, with the model trained on it
     //    (first: it needs no training, so an unstarted stub is reported at once).
     let clean_model = ctx.model("standard")?;
@@ -254,7 +256,7 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
         train_set.len()
     ));
 
-    let flagged = exercise::detect(&run.model, train_set, ctx.seed())?;
+    let flagged = exercise::detect(&run.model, train_set, ctx.runner_seed("detect"))?;
     in_range(&flagged, train_set.len()).map_err(|reason| Error::invalid("detect", reason))?;
     let detection = poison::score(&flagged, &run.poisoned.flipped, run.poisoned.data.len());
     let is_flagged = {

@@ -17,6 +17,12 @@ fn clean_folder(ctx: &Context) -> Result<aisec_lab::tempfile::TempDir> {
     Ok(dir)
 }
 
+/// A fresh folder the candidate's code can read (the runner reads nothing else).
+fn input_folder(ctx: &Context) -> Result<aisec_lab::tempfile::TempDir> {
+    let inputs = ctx.input_dir()?;
+    aisec_lab::tempfile::tempdir_in(inputs).map_err(|e| Error::io("creating", inputs, e))
+}
+
 fn entries(manifest: &Manifest) -> Vec<ManifestEntry> {
     manifest
         .files
@@ -87,21 +93,6 @@ fn compare(case: &Case, got: &[FileVerdict]) -> (bool, Vec<String>) {
     (wrong.is_empty(), wrong)
 }
 
-/// Peak resident memory since the last reset, and the current resident memory, in KiB (Linux).
-fn memory_kib() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |key: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(key))?;
-        line.split_whitespace().nth(1)?.parse().ok()
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
-}
-
-/// Resets the peak-memory mark to the current use (Linux 4.0+).
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
 /// What the candidate's verifier did with a generated large model.
 struct Large {
     /// Verdicts on the intact folder.
@@ -141,15 +132,15 @@ impl Large {
 }
 
 /// Verifies a generated `size_mib` model with the candidate's code, intact and with one byte
-/// of its tensor flipped, watching resident memory.
-fn large_file(size_mib: usize, seed: u64) -> Result<Large> {
-    let dir = aisec_lab::tempfile::tempdir()
-        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+/// of its tensor flipped, watching the runner's resident memory from outside it.
+fn large_file(ctx: &Context, size_mib: usize) -> Result<Large> {
+    let dir = input_folder(ctx)?;
     let path = dir.path().join("large.safetensors");
-    tamper::write_large(&path, size_mib, seed)?;
+    tamper::write_large(&path, size_mib, ctx.seed())?;
     let expected = entries(&Manifest::create(dir.path())?);
-    let measurable = reset_peak();
-    let before = memory_kib();
+    // The cases before this started the runner, so its memory can be read and reset.
+    let measurable = ctx.reset_runner_peak();
+    let before = ctx.runner_memory_kib();
     let started = Instant::now();
     let intact = exercise::verify(dir.path(), &expected)?;
     let seconds = started.elapsed().as_secs_f64();
@@ -173,8 +164,8 @@ fn large_file(size_mib: usize, seed: u64) -> Result<Large> {
         file.write_all(&[byte[0] ^ 1]).map_err(io)?;
     }
     let flipped = exercise::verify(dir.path(), &expected)?;
-    let growth_mib = match (measurable, before, memory_kib()) {
-        (true, Some((_, rss_before)), Some((peak, _))) => {
+    let growth_mib = match (measurable, before, ctx.runner_memory_kib()) {
+        (true, Some((rss_before, _)), Some((_, peak))) => {
             Some(peak.saturating_sub(rss_before) as f64 / 1024.0)
         }
         _ => None,
@@ -191,14 +182,20 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     let size_mib = ctx.threshold("large_file_mib")? as usize;
     let max_growth = ctx.threshold("max_memory_growth_mib")?;
     let clean = clean_folder(ctx)?;
-    let out = aisec_lab::tempfile::tempdir()
-        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+    let out = input_folder(ctx)?;
     let cases = tamper::generate(clean.path(), out.path(), ctx.seed())?;
-    for case in &cases {
-        let Some(got) = ctx.student(
-            &format!("{}: runs", case.name),
-            exercise::verify(&case.dir, &entries(&case.manifest)),
-        ) else {
+    // The cases are verified in an order drawn from the seed, so the position of a call says
+    // nothing about its case; they are reported in their usual order.
+    let order = aisec_sdk::rng::permutation(cases.len(), &mut ctx.rng("case-order"));
+    let mut verdicts: Vec<Option<aisec_sdk::Result<Vec<FileVerdict>>>> =
+        (0..cases.len()).map(|_| None).collect();
+    for &i in &order {
+        let case = &cases[i];
+        verdicts[i] = Some(exercise::verify(&case.dir, &entries(&case.manifest)));
+    }
+    for (case, got) in cases.iter().zip(verdicts) {
+        let Some(got) = got else { continue };
+        let Some(got) = ctx.student(&format!("{}: runs", case.name), got) else {
             return Ok(());
         };
         let (right, wrong) = compare(case, &got);
@@ -227,7 +224,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
 
     let Some(large) = ctx.student(
         "verifies a large file",
-        large_file(size_mib, ctx.seed())
+        large_file(ctx, size_mib)
             .map_err(|e| aisec_sdk::Error::invalid("large file", e.to_string())),
     ) else {
         return Ok(());
@@ -254,8 +251,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
 
 fn show(ctx: &mut Context, size_mib: usize) -> Result<()> {
     let clean = clean_folder(ctx)?;
-    let out = aisec_lab::tempfile::tempdir()
-        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+    let out = input_folder(ctx)?;
     let cases = tamper::generate(clean.path(), out.path(), ctx.seed())?;
     ctx.say(&format!(
         "Tamper cases from the shipped models (seed {}):\n",
@@ -288,7 +284,7 @@ fn show(ctx: &mut Context, size_mib: usize) -> Result<()> {
             "verdicts": got.iter().map(|v| json!({ "path": v.path, "verdict": v.verdict.name(), "detail": verdict_text(&v.verdict) })).collect::<Vec<_>>(),
         }));
     }
-    let large = large_file(size_mib, ctx.seed())?;
+    let large = large_file(ctx, size_mib)?;
     let mb_per_s = size_mib as f64 * 1.048_576 / large.seconds.max(1e-9);
     ctx.say(&format!(
         "\n{right_count} of {} cases right. A {size_mib} MiB model verified in {:.2} s: {mb_per_s:.0} MB/s, memory growth {}; {}.",

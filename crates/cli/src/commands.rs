@@ -14,7 +14,7 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 use aisec_grader::Registry;
-use aisec_grader::harness::{Build, Harness, Variant};
+use aisec_grader::harness::{Build, Built, Variant};
 use aisec_lab::LabRoot;
 use aisec_sdk::Mnist;
 use anyhow::Context;
@@ -85,27 +85,25 @@ pub fn seed_or_random(seed: Option<u64>) -> u64 {
     seed
 }
 
-/// Writes and builds the harness of `exercise`, with a spinner; `Err` with the compiler's
+/// Builds the checker and runner of `exercise`, with a spinner; `Err` with the compiler's
 /// messages if it does not compile.
 pub fn build_harness(
     lab: &LabRoot,
     exercise: &aisec_grader::Exercise,
     variant: Variant,
-) -> anyhow::Result<Harness> {
-    let harness = Harness::locate(
+) -> anyhow::Result<Built> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("building {}", exercise.id()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let built = aisec_grader::harness::build(
         lab,
         exercise,
         variant,
         &aisec_grader::harness::target_dir(lab),
     );
-    harness.write(lab, exercise, variant)?;
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message(format!("building {}", exercise.id()));
-    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
-    let built = harness.build();
     spinner.finish_and_clear();
     match built? {
-        Build::Ready(h) => Ok(h),
+        Build::Ready(built) => Ok(built),
         Build::Failed(messages) => anyhow::bail!("{} does not compile:\n{messages}", exercise.id()),
     }
 }

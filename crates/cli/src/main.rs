@@ -23,6 +23,9 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    // When started as the sandbox's launcher (to confine an exercise's runner or build), this
+    // confines the process and executes the program; it returns only otherwise.
+    aisec_sandbox::launch_if_requested();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

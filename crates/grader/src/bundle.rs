@@ -187,11 +187,121 @@ pub fn exercise_ids(returned: &Path) -> Result<Vec<String>> {
     })?;
     let mut ids: Vec<String> = entries
         .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter(|e| e.path().join("exercise.toml").is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// A returned bundle graded in a fresh copy of the issuer's lab.
+pub struct Graded {
+    /// The grade.
+    pub report: crate::Report,
+    /// The exercises graded, as the issuer's lab has them (briefs, talking points).
+    pub registry: Registry,
+    /// Exercise folders of the bundle the issuer's lab does not have: listed, not graded.
+    pub unknown: Vec<String>,
+    /// The fresh copy the grade ran in; removed when this is dropped.
+    _copy: tempfile::TempDir,
+}
+
+/// Grades the returned bundle at `returned` against the issuer's lab `issuer`: only the
+/// bundle's student files are used, snapshotted (regular files only, no symbolic links, made
+/// read-only) before anything runs, into a fresh copy of the issuer's lab without its
+/// reference solutions. Every other file of the bundle that differs from the issuer's lab is
+/// listed in `bundle_changes`; exercise folders the issuer's lab lacks are listed and skipped.
+pub fn grade_returned(
+    issuer: &LabRoot,
+    returned: &Path,
+    options: &mut crate::grade::GradeOptions<'_>,
+) -> Result<Graded> {
+    let returned = returned
+        .canonicalize()
+        .map_err(|e| Error::io("resolving", returned, e))?;
+    let ours = issuer
+        .path()
+        .canonicalize()
+        .map_err(|e| Error::io("resolving", issuer.path(), e))?;
+    if returned.starts_with(&ours) || ours.starts_with(&returned) {
+        return Err(Error::Usage(format!(
+            "{} is (inside) the lab that grades it: grade a returned bundle from your own lab \
+             elsewhere, e.g. `aisec --lab ~/aisec-lab grade {}`",
+            returned.display(),
+            returned.display()
+        )));
+    }
+    let held = exercise_ids(&returned)?;
+    let issuer_registry = Registry::load(issuer)?;
+    let (ids, unknown): (Vec<String>, Vec<String>) = held
+        .into_iter()
+        .partition(|id| issuer_registry.get(id).is_ok());
+    if ids.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} holds no exercise of this lab to grade{}",
+            returned.display(),
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(" (unknown: {})", unknown.join(", "))
+            }
+        )));
+    }
+    let changes = changed_files(issuer, &returned, &ids)?;
+    let copy_dir = tempfile::Builder::new()
+        .prefix("aisec-grade-")
+        .tempdir()
+        .map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+    let lab_dir = copy_dir.path().join("lab");
+    let intake = copy_dir.path().join("returned");
+    std::fs::create_dir_all(&lab_dir).map_err(|e| Error::io("creating", &lab_dir, e))?;
+    let copy = crate::sandbox::copy_lab(issuer, &lab_dir)?;
+    let registry = Registry::load(&copy)?;
+    snapshot(&registry, &returned, &intake, &ids)?;
+    transplant(&registry, &intake, &ids)?;
+    let exercises: Vec<&Exercise> = ids
+        .iter()
+        .map(|id| registry.get(id))
+        .collect::<Result<_>>()?;
+    let mut report = crate::grade::grade(&copy, &exercises, options)?;
+    report.bundle_changes = Some(changes);
+    Ok(Graded {
+        report,
+        registry,
+        unknown,
+        _copy: copy_dir,
+    })
+}
+
+/// Copies the student files of `ids` from `returned` into `intake` (regular files only) and
+/// makes them read-only, so what is graded is what was handed in, whatever happens later.
+fn snapshot(registry: &Registry, returned: &Path, intake: &Path, ids: &[String]) -> Result<()> {
+    for id in ids {
+        let exercise = registry.get(id)?;
+        let from = returned.join("exercises").join(id);
+        let to = intake.join("exercises").join(id);
+        let mut parts = vec!["src".to_owned()];
+        parts.extend(exercise.manifest.student_files.iter().cloned());
+        for part in parts {
+            let source = from.join(&part);
+            if std::fs::symlink_metadata(&source).is_ok() {
+                copy_tree(&source, &to.join(&part))?;
+            }
+        }
+        if to.exists() {
+            for file in aisec_lab::manifest::list_files(&to)? {
+                let path = to.join(&file);
+                let mut permissions = std::fs::metadata(&path)
+                    .map_err(|e| Error::io("reading", &path, e))?
+                    .permissions();
+                permissions.set_readonly(true);
+                std::fs::set_permissions(&path, permissions)
+                    .map_err(|e| Error::io("protecting", &path, e))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Puts the returned bundle's student files (and only those) for each exercise of `ids` into

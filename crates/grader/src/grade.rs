@@ -1,19 +1,22 @@
-//! Grading: integrity first, then each exercise on its own — dependency rule, build, run with
-//! limits — each ending in a verdict, whatever happened to the others.
+//! Grading: each exercise on its own — integrity, dependency rule, build, integrity again, run
+//! with limits, integrity again — each ending in a verdict, whatever happened to the others.
+//!
+//! The lab is verified before every exercise's build and after its run (not once for the
+//! whole grade), so nothing one exercise's code might have changed can pass another.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aisec_lab::LabRoot;
-use aisec_lab::harness::Outcome;
+use aisec_lab::harness::{Mode, Outcome};
 use aisec_lab::manifest::sha256_file;
 
 use crate::error::Result;
 use crate::exercise::Exercise;
-use crate::harness::{Build, Harness, RunEnd, RunRequest, Variant};
+use crate::harness::{self, Build, RunEnd, RunRequest, Variant};
 use crate::integrity::{self, Integrity};
 use crate::policy;
-use crate::report::{self, ExerciseReport, IntegrityReport, Report, Summary, Verdict};
+use crate::report::{self, ExerciseReport, IntegrityReport, Report, SandboxLevel, Verdict};
 
 /// What the grader is doing, for progress display.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +39,9 @@ pub struct GradeOptions<'a> {
     pub target: std::path::PathBuf,
     /// Overrides every exercise's own time limit.
     pub time_limit: Option<Duration>,
+    /// Whose crate fills each exercise: the candidate's, or (for `aisec dev check`) the
+    /// reference solution.
+    pub variant: Variant,
     /// Told about each step.
     pub on_step: &'a mut dyn FnMut(Step<'_>),
 }
@@ -60,39 +66,61 @@ pub fn grade(
     options: &mut GradeOptions<'_>,
 ) -> Result<Report> {
     (options.on_step)(Step::Integrity);
-    let integrity = integrity::verify(lab)?;
+    let mut integrity = integrity::verify(lab)?;
     let mut reports = Vec::new();
     for exercise in exercises {
-        let report = grade_one(lab, exercise, &integrity, options)?;
+        let report = grade_one(lab, exercise, &mut integrity, options)?;
         (options.on_step)(Step::Done(exercise.id(), report.verdict));
         reports.push(report);
     }
-    let mut report = Report {
-        schema: report::SCHEMA.to_owned(),
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        seed: options.seed,
-        lab_manifest_sha256: integrity.manifest_sha256.clone(),
-        integrity: IntegrityReport {
+    let sandbox = match aisec_sandbox::probe() {
+        aisec_sandbox::Level::Full => SandboxLevel::Full,
+        aisec_sandbox::Level::Partial => SandboxLevel::Partial,
+        aisec_sandbox::Level::None => SandboxLevel::None,
+    };
+    Ok(Report::new(
+        env!("CARGO_PKG_VERSION"),
+        options.seed,
+        integrity.manifest_sha256.clone(),
+        IntegrityReport {
             ok: integrity.ok,
             tampered: integrity.tampered.clone(),
         },
-        exercises: reports,
-        summary: Summary {
-            total: 0,
-            passed: 0,
-            score: 0,
-            max_score: 0,
-        },
-        bundle_changes: None,
-    };
-    report.summarise();
-    Ok(report)
+        reports,
+        sandbox,
+    ))
+}
+
+/// Verifies the lab again; once it has differed from its manifest it stays tampered for the
+/// rest of the grade, with every file that ever differed.
+fn reverify(lab: &LabRoot, integrity: &mut Integrity) -> Result<()> {
+    let now = integrity::verify(lab)?;
+    if !now.ok {
+        integrity.ok = false;
+        for file in now.tampered {
+            if !integrity.tampered.contains(&file) {
+                integrity.tampered.push(file);
+            }
+        }
+        integrity.tampered.sort();
+    }
+    Ok(())
+}
+
+fn tampered(report: &mut ExerciseReport, integrity: &Integrity) {
+    report.verdict = Verdict::Tampered;
+    report.checks.clear();
+    report.message = Some(format!(
+        "not graded: the lab differs from its manifest ({})",
+        integrity.tampered.join(", ")
+    ));
+    report.score = 0;
 }
 
 fn grade_one(
     lab: &LabRoot,
     exercise: &Exercise,
-    integrity: &Integrity,
+    integrity: &mut Integrity,
     options: &mut GradeOptions<'_>,
 ) -> Result<ExerciseReport> {
     let m = &exercise.manifest;
@@ -112,28 +140,28 @@ fn grade_one(
         report.message = Some(format!("refused: {e}"));
         return Ok(report);
     }
+    reverify(lab, integrity)?;
     if !integrity.ok {
-        report.verdict = Verdict::Tampered;
-        report.message = Some(format!(
-            "not graded: the lab differs from its manifest ({})",
-            integrity.tampered.join(", ")
-        ));
+        tampered(&mut report, integrity);
         return Ok(report);
     }
     (options.on_step)(Step::Building(exercise.id()));
-    let harness = Harness::locate(lab, exercise, Variant::Exercise, &options.target);
-    harness.write(lab, exercise, Variant::Exercise)?;
-    let harness = match harness.build()? {
-        Build::Ready(h) => h,
+    let built = match harness::build(lab, exercise, options.variant, &options.target)? {
+        Build::Ready(built) => built,
         Build::Failed(messages) => {
             report.verdict = Verdict::BuildError;
             report.message = Some(messages);
             return Ok(report);
         }
     };
+    reverify(lab, integrity)?;
+    if !integrity.ok {
+        tampered(&mut report, integrity);
+        return Ok(report);
+    }
     (options.on_step)(Step::Running(exercise.id()));
     let request = RunRequest {
-        mode: "check",
+        mode: Mode::Check,
         seed: options.seed,
         time_limit: options
             .time_limit
@@ -141,11 +169,11 @@ fn grade_one(
         memory_mb: m.memory_limit_mb,
         json: false,
         color: false,
-        options: None,
+        options: serde_json::Map::new(),
         capture_stdout: true,
         capture_stderr: true,
     };
-    let output = harness.run(lab, &request)?;
+    let output = harness::run(lab, &built, &request, None)?;
     report.elapsed_ms = output.elapsed.as_millis() as u64;
     match output.end {
         RunEnd::TimedOut => {
@@ -175,13 +203,23 @@ fn grade_one(
                 Outcome::NotStarted => Some(
                     "a todo!() is still in the way: implement the functions in src/lib.rs".into(),
                 ),
-                Outcome::Crashed => {
-                    Some(format!("panicked: {}", result.message.unwrap_or_default()))
-                }
+                Outcome::Crashed => Some(result.message.unwrap_or_default()),
                 Outcome::Completed => None,
             };
         }
     }
     report.score = report::score(report.verdict, report.points, &report.checks);
+    // Whatever the run did, the lab must still be the lab, and the student files the ones
+    // graded.
+    reverify(lab, integrity)?;
+    if !integrity.ok {
+        tampered(&mut report, integrity);
+    } else if student_digests(exercise) != report.student_files {
+        report.verdict = Verdict::Tampered;
+        report.checks.clear();
+        report.score = 0;
+        report.message =
+            Some("not graded: the student files changed while they were graded".into());
+    }
     Ok(report)
 }

@@ -1,16 +1,30 @@
-//! Building and running an exercise's harness: a generated cargo package under
-//! `target/aisec/harness/` (its own `[workspace]`, so a broken exercise cannot break the lab's
-//! build) that links the exercise crate with `aisec-lab`'s harness runtime and the exercise's
-//! `harness.rs`, built with the lab's target folder (candle compiles once) and run as a child
-//! process with a time limit, a memory limit and the seed.
+//! Building and running an exercise: two programs per exercise, generated as cargo packages
+//! under the target folder (each its own `[workspace]`, so a broken exercise cannot break the
+//! lab's build).
+//!
+//! - The *checker* (trusted): the exercise's `harness.rs` with `aisec-lab`'s runtime, and the
+//!   exercise's `api.rs` expanded into functions that call the runner. It holds the seed, the
+//!   draws, the ground truth and the bars. It never links the candidate's code.
+//! - The *runner* (untrusted): the candidate's crate, the SDK and a generated adapter. The
+//!   candidate's files are copied (regular files only) into a staging package and compiled by a
+//!   cargo confined like the runner itself, so `include_str!`, `#[path]` and symbolic links
+//!   cannot read the lab, the reference solutions or the system. Reference solutions (demos,
+//!   `aisec dev check`) build unconfined in the lab's own target folder, never where candidate
+//!   builds can read.
+//!
+//! Every build runs with a clean environment from a folder outside the lab, so no
+//! `.cargo/config.toml`, `rust-toolchain` file or `RUSTFLAGS` of the lab can steer it. Both
+//! binaries are hashed after the build and copied into a private folder per run, where the
+//! hashes are checked again before they execute.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aisec_lab::LabRoot;
-use aisec_lab::harness::HarnessResult;
+use aisec_lab::harness::{HarnessResult, Mode, RESULT_SCHEMA, Request, RunnerSpec};
+use aisec_sandbox::{Level, Policy, Sockets};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -25,163 +39,555 @@ pub enum Variant {
     Solution,
 }
 
-impl Variant {
-    fn name(self) -> &'static str {
-        match self {
-            Variant::Exercise => "exercise",
-            Variant::Solution => "solution",
-        }
-    }
-}
-
 /// The build folder: `CARGO_TARGET_DIR` if set, else the lab's `target/`.
 pub fn target_dir(lab: &LabRoot) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| lab.path().join("target"), PathBuf::from)
 }
 
-fn cargo() -> PathBuf {
-    std::env::var_os("CARGO").map_or_else(|| PathBuf::from("cargo"), PathBuf::from)
+/// Where candidates' runners are built: a target folder of their own, which holds nothing but
+/// the SDK, the protocol crate and candidates' crates.
+fn candidate_target(target: &Path) -> PathBuf {
+    target.join("aisec/candidate")
 }
 
-/// A short tag of the lab's location, so labs sharing a target folder never share harnesses.
+/// A short tag of the lab's location, so labs sharing a target folder never share packages.
 fn lab_tag(lab: &LabRoot) -> String {
     let digest = Sha256::digest(lab.path().to_string_lossy().as_bytes());
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
-}
-
-/// A harness package for one exercise and variant.
-#[derive(Debug, Clone)]
-pub struct Harness {
-    /// The package folder.
-    pub dir: PathBuf,
-    /// The binary cargo builds.
-    pub binary: PathBuf,
-    /// The cargo target folder it is built in.
-    pub target: PathBuf,
-    package: String,
-}
-
-/// The result of building a harness.
-#[derive(Debug)]
-pub enum Build {
-    /// Built.
-    Ready(Harness),
-    /// The compiler refused; its messages.
-    Failed(String),
 }
 
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
-impl Harness {
-    /// Where the harness of `exercise` (variant `variant`) of `lab` lives, built in `target`
-    /// (see [`target_dir`]; a temporary copy of a lab builds in the original's target folder so
-    /// candle is not compiled again).
-    pub fn locate(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path) -> Harness {
-        let package = format!(
-            "aisec-harness-{}-{}-{}",
-            exercise.id(),
-            variant.name(),
-            lab_tag(lab)
-        );
-        let dir = target.join("aisec/harness").join(&package);
-        let binary = target
+fn path_string(p: &Path) -> String {
+    toml_string(&p.to_string_lossy())
+}
+
+/// The most a candidate's files may hold, in all.
+const MAX_STUDENT_BYTES: u64 = 4 << 20;
+/// The most files a candidate's `src/` may hold.
+const MAX_STUDENT_FILES: usize = 256;
+
+/// The two programs of an exercise, built.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The checker binary.
+    pub checker: PathBuf,
+    /// Its sha256 right after the build.
+    pub checker_sha256: String,
+    /// The runner binary.
+    pub runner: PathBuf,
+    /// Its sha256 right after the build.
+    pub runner_sha256: String,
+    /// The sandbox level the run will enforce.
+    pub level: Level,
+    /// The exercise they grade.
+    pub exercise: String,
+}
+
+/// The result of building an exercise.
+#[derive(Debug)]
+pub enum Build {
+    /// Both programs built.
+    Ready(Built),
+    /// The candidate's code did not compile, or its files are not acceptable; the messages.
+    Failed(String),
+}
+
+/// Builds the checker and the runner of `exercise` (`variant` says whose crate fills it) in
+/// `target`.
+pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path) -> Result<Build> {
+    let level = aisec_sandbox::probe();
+    let checker = build_checker(lab, exercise, target)?;
+    let runner = match variant {
+        Variant::Solution => build_solution_runner(lab, exercise, target)?,
+        Variant::Exercise => match build_candidate_runner(lab, exercise, target, level)? {
+            Ok(runner) => runner,
+            Err(messages) => return Ok(Build::Failed(messages)),
+        },
+    };
+    Ok(Build::Ready(Built {
+        checker_sha256: sha256_of(&checker)?,
+        checker,
+        runner_sha256: sha256_of(&runner)?,
+        runner,
+        level,
+        exercise: exercise.id().to_owned(),
+    }))
+}
+
+fn sha256_of(path: &Path) -> Result<String> {
+    Ok(aisec_lab::manifest::sha256_file(path)?.1)
+}
+
+/// A generated cargo package: its folder, package name and binary.
+struct Package {
+    dir: PathBuf,
+    name: String,
+}
+
+impl Package {
+    fn binary(&self, target: &Path) -> PathBuf {
+        target
             .join("release")
-            .join(format!("{package}{}", std::env::consts::EXE_SUFFIX));
-        Harness {
-            dir,
-            binary,
-            target: target.to_owned(),
-            package,
-        }
+            .join(format!("{}{}", self.name, std::env::consts::EXE_SUFFIX))
     }
 
-    /// Writes the package: `Cargo.toml`, `main.rs` and a copy of the lab's `Cargo.lock`.
-    pub fn write(&self, lab: &LabRoot, exercise: &Exercise, variant: Variant) -> Result<()> {
-        let crate_dir = match variant {
-            Variant::Exercise => exercise.dir.clone(),
-            Variant::Solution => lab.solutions().join(exercise.id()),
-        };
-        let crate_name = match variant {
-            Variant::Exercise => exercise.id().to_owned(),
-            Variant::Solution => format!("{}-solution", exercise.id()),
-        };
-        if !crate_dir.join("Cargo.toml").is_file() {
-            return Err(Error::Usage(format!(
-                "no crate at {} for exercise {}",
-                crate_dir.display(),
-                exercise.id()
-            )));
-        }
+    fn write(&self, lab: &LabRoot, manifest: &str, main: &str) -> Result<()> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("creating", &self.dir, e))?;
-        let root = lab.path();
-        let profiles = lab_profiles(root)?;
-        let manifest = format!(
-            "# Generated by aisec for exercise {id}: do not edit.\n\
-             [package]\nname = {package}\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-             [[bin]]\nname = {package}\npath = \"main.rs\"\n\n\
-             [dependencies]\n\
-             aisec-sdk = {{ path = {sdk} }}\n\
-             aisec-lab = {{ path = {lab_crate} }}\n\
-             exercise = {{ package = {crate_name}, path = {crate_path} }}\n\n\
-             [workspace]\n\n{profiles}",
-            id = exercise.id(),
-            package = toml_string(&self.package),
-            sdk = toml_string(&root.join("crates/sdk").to_string_lossy()),
-            lab_crate = toml_string(&root.join("crates/lab").to_string_lossy()),
-            crate_name = toml_string(&crate_name),
-            crate_path = toml_string(&crate_dir.to_string_lossy()),
-        );
-        let main = format!(
-            "// Generated by aisec for exercise {id}: do not edit.\n\
-             #[path = {harness:?}]\nmod harness;\n\n\
-             #[global_allocator]\n\
-             static ALLOCATOR: aisec_lab::runtime::Allocator = aisec_lab::runtime::Allocator;\n\n\
-             fn main() -> std::process::ExitCode {{\n    \
-             aisec_lab::harness::main(\n        include_str!({toml:?}),\n        \
-             aisec_lab::harness::Entry {{ check: harness::check, run: harness::run, demo: harness::demo }},\n    )\n}}\n",
-            id = exercise.id(),
-            harness = exercise.harness_path().to_string_lossy(),
-            toml = exercise.dir.join("exercise.toml").to_string_lossy(),
-        );
-        write_if_changed(&self.dir.join("Cargo.toml"), &manifest)?;
-        write_if_changed(&self.dir.join("main.rs"), &main)?;
-        let lock = root.join("Cargo.lock");
+        write_if_changed(&self.dir.join("Cargo.toml"), manifest)?;
+        write_if_changed(&self.dir.join("main.rs"), main)?;
+        let lock = lab.path().join("Cargo.lock");
         if lock.is_file() && !self.dir.join("Cargo.lock").is_file() {
             std::fs::copy(&lock, self.dir.join("Cargo.lock"))
                 .map_err(|e| Error::io("copying", &lock, e))?;
         }
         Ok(())
     }
+}
 
-    /// Builds the harness (release, offline); `Build::Failed` carries the compiler's messages.
-    pub fn build(&self) -> Result<Build> {
-        let output = Command::new(cargo())
-            .args([
-                "build",
-                "--release",
-                "--offline",
-                "--quiet",
-                "--manifest-path",
-            ])
-            .arg(self.dir.join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(&self.target)
-            .env("CARGO_TERM_COLOR", "never")
-            .output()
-            .map_err(|e| {
-                Error::Tool(format!(
-                    "could not run cargo ({e}); is the Rust toolchain installed?"
-                ))
-            })?;
-        if output.status.success() && self.binary.is_file() {
-            return Ok(Build::Ready(self.clone()));
-        }
-        Ok(Build::Failed(compiler_messages(&String::from_utf8_lossy(
-            &output.stderr,
-        ))))
+fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<PathBuf> {
+    let name = format!("aisec-checker-{}-{}", exercise.id(), lab_tag(lab));
+    let package = Package {
+        dir: target.join("aisec/checker").join(&name),
+        name,
+    };
+    let root = lab.path();
+    // The candidate-facing functions, as calls into the runner, are a crate of their own named
+    // `exercise`, so the harness calls `exercise::fgsm(...)` as if it were the candidate's.
+    // Its package name is unique: cargo tells path packages apart by name and relative path.
+    let stubs_name = format!("aisec-stubs-{}-{}", exercise.id(), lab_tag(lab));
+    let stubs = package.dir.join("exercise");
+    std::fs::create_dir_all(&stubs).map_err(|e| Error::io("creating", &stubs, e))?;
+    write_if_changed(
+        &stubs.join("Cargo.toml"),
+        &format!(
+            "# Generated by aisec for exercise {id}: do not edit.\n\
+             [package]\nname = {stubs}\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [lib]\npath = \"lib.rs\"\n\n\
+             [dependencies]\naisec-sdk = {{ path = {sdk} }}\naisec-wire = {{ path = {wire} }}\n",
+            id = exercise.id(),
+            stubs = toml_string(&stubs_name),
+            sdk = path_string(&root.join("crates/sdk")),
+            wire = path_string(&root.join("crates/wire")),
+        ),
+    )?;
+    write_if_changed(
+        &stubs.join("lib.rs"),
+        &format!(
+            "// Generated by aisec for exercise {id}: do not edit.
+             //! The candidate's functions of exercise {id}, each a call into the runner.
+             macro_rules! exercise_api {{ ($($t:tt)*) => {{ aisec_wire::client! {{ $($t)* }} }}; }}
+             include!({api:?});
+",
+            id = exercise.id(),
+            api = exercise.dir.join("api.rs").to_string_lossy(),
+        ),
+    )?;
+    let manifest = format!(
+        "# Generated by aisec for exercise {id}: do not edit.\n\
+         [package]\nname = {name}\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [[bin]]\nname = {name}\npath = \"main.rs\"\n\n\
+         [dependencies]\n\
+         aisec-sdk = {{ path = {sdk} }}\n\
+         aisec-lab = {{ path = {lab_crate} }}\n\
+         exercise = {{ package = {stubs}, path = \"exercise\" }}\n\n\
+         [workspace]\n\n{profiles}",
+        id = exercise.id(),
+        name = toml_string(&package.name),
+        stubs = toml_string(&stubs_name),
+        sdk = path_string(&root.join("crates/sdk")),
+        lab_crate = path_string(&root.join("crates/lab")),
+        profiles = lab_profiles(root)?,
+    );
+    let main = format!(
+        "// Generated by aisec for exercise {id}: do not edit.\n\
+         #[path = {harness:?}]\nmod harness;\n\n\
+         #[global_allocator]\n\
+         static ALLOCATOR: aisec_lab::runtime::Allocator = aisec_lab::runtime::Allocator;\n\n\
+         fn main() -> std::process::ExitCode {{\n    \
+         aisec_lab::harness::main(\n        include_str!({toml:?}),\n        \
+         aisec_lab::harness::Entry {{ check: harness::check, run: harness::run, demo: harness::demo }},\n    )\n}}\n",
+        id = exercise.id(),
+        harness = exercise.harness_path().to_string_lossy(),
+        toml = exercise.dir.join("exercise.toml").to_string_lossy(),
+    );
+    package.write(lab, &manifest, &main)?;
+    let output = cargo_build(&package, target, None)?;
+    let binary = package.binary(target);
+    if output.status.success() && binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(Error::Tool(format!(
+            "the checker of {} (the lab's own code) does not compile:\n{}",
+            exercise.id(),
+            compiler_messages(&String::from_utf8_lossy(&output.stderr))
+        )))
     }
+}
+
+/// The runner's generated `main.rs`: the API declaration expanded into a dispatch over the
+/// crate `exercise`, served on stdin and stdout.
+fn runner_main(id: &str, api: &str) -> String {
+    format!(
+        "// Generated by aisec for exercise {id}: do not edit.\n\
+         macro_rules! exercise_api {{ ($($t:tt)*) => {{ aisec_wire::server! {{ exercise; $($t)* }} }}; }}\n\
+         include!({api:?});\n\n\
+         #[global_allocator]\nstatic ALLOCATOR: aisec_wire::Allocator = aisec_wire::Allocator;\n\n\
+         fn main() -> std::process::ExitCode {{\n    aisec_wire::runner::serve(dispatch)\n}}\n"
+    )
+}
+
+fn runner_manifest(
+    id: &str,
+    name: &str,
+    root: &Path,
+    crate_name: &str,
+    crate_path: &str,
+) -> Result<String> {
+    Ok(format!(
+        "# Generated by aisec for exercise {id}: do not edit.\n\
+         [package]\nname = {name}\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [[bin]]\nname = {name}\npath = \"main.rs\"\n\n\
+         [dependencies]\n\
+         aisec-sdk = {{ path = {sdk} }}\n\
+         aisec-wire = {{ path = {wire} }}\n\
+         exercise = {{ package = {crate_name}, path = {crate_path} }}\n\n\
+         [workspace]\n\n{profiles}",
+        name = toml_string(name),
+        sdk = path_string(&root.join("crates/sdk")),
+        wire = path_string(&root.join("crates/wire")),
+        crate_name = toml_string(crate_name),
+        crate_path = toml_string(crate_path),
+        profiles = lab_profiles(root)?,
+    ))
+}
+
+fn build_solution_runner(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<PathBuf> {
+    let name = format!("aisec-runner-{}-solution-{}", exercise.id(), lab_tag(lab));
+    let package = Package {
+        dir: target.join("aisec/runner").join(&name),
+        name,
+    };
+    let crate_dir = lab.solutions().join(exercise.id());
+    if !crate_dir.join("Cargo.toml").is_file() {
+        return Err(Error::Usage(format!(
+            "exercise {} has no reference solution at {}",
+            exercise.id(),
+            crate_dir.display()
+        )));
+    }
+    let manifest = runner_manifest(
+        exercise.id(),
+        &package.name,
+        lab.path(),
+        &format!("{}-solution", exercise.id()),
+        &crate_dir.to_string_lossy(),
+    )?;
+    let api = exercise.dir.join("api.rs");
+    package.write(
+        lab,
+        &manifest,
+        &runner_main(exercise.id(), &api.to_string_lossy()),
+    )?;
+    let output = cargo_build(&package, target, None)?;
+    let binary = package.binary(target);
+    if output.status.success() && binary.is_file() {
+        Ok(binary)
+    } else {
+        Err(Error::Tool(format!(
+            "the reference solution of {} does not compile:\n{}",
+            exercise.id(),
+            compiler_messages(&String::from_utf8_lossy(&output.stderr))
+        )))
+    }
+}
+
+/// Copies the candidate's files into `dest`: regular files only, under `src/` and the listed
+/// student files, within size caps. `Err` with a message for the candidate otherwise.
+fn stage_student_files(
+    exercise: &Exercise,
+    dest: &Path,
+) -> Result<std::result::Result<(), String>> {
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(|e| Error::io("removing", dest, e))?;
+    }
+    std::fs::create_dir_all(dest).map_err(|e| Error::io("creating", dest, e))?;
+    let mut files = Vec::new();
+    if let Err(reason) = student_tree(&exercise.dir, "src", &mut files) {
+        return Ok(Err(reason));
+    }
+    for listed in &exercise.manifest.student_files {
+        if !files.contains(listed) {
+            if let Err(reason) = student_tree(&exercise.dir, listed, &mut files) {
+                return Ok(Err(reason));
+            }
+        }
+    }
+    if files.len() > MAX_STUDENT_FILES {
+        return Ok(Err(format!(
+            "{} student files: at most {MAX_STUDENT_FILES} are accepted",
+            files.len()
+        )));
+    }
+    let mut total = 0u64;
+    for file in &files {
+        let from = exercise.dir.join(file);
+        let to = dest.join(file);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        total += std::fs::copy(&from, &to).map_err(|e| Error::io("copying", &from, e))?;
+        if total > MAX_STUDENT_BYTES {
+            return Ok(Err(format!(
+                "the student files hold more than {} MiB: keep the exercise's sources small",
+                MAX_STUDENT_BYTES >> 20
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Lists `relative` (a file, or a folder recursively) under `root` into `out`; a symbolic link
+/// or anything but a file or folder is refused, by name.
+fn student_tree(
+    root: &Path,
+    relative: &str,
+    out: &mut Vec<String>,
+) -> std::result::Result<(), String> {
+    let path = root.join(relative);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(meta) => meta,
+        Err(_) => return Ok(()),
+    };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Err(format!(
+            "{relative} is a symbolic link: student files must be regular files (copy the content in)"
+        ));
+    }
+    if kind.is_file() {
+        out.push(relative.to_owned());
+        return Ok(());
+    }
+    if !kind.is_dir() {
+        return Err(format!("{relative} is not a regular file"));
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(&path)
+        .map_err(|e| format!("listing {relative}: {e}"))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(format!("{relative} holds a file whose name is not UTF-8"));
+        };
+        student_tree(root, &format!("{relative}/{name}"), out)?;
+        if out.len() > MAX_STUDENT_FILES {
+            return Err(format!("more than {MAX_STUDENT_FILES} student files"));
+        }
+    }
+    Ok(())
+}
+
+fn build_candidate_runner(
+    lab: &LabRoot,
+    exercise: &Exercise,
+    target: &Path,
+    level: Level,
+) -> Result<std::result::Result<PathBuf, String>> {
+    let candidate = candidate_target(target);
+    let name = format!("aisec-runner-{}-{}", exercise.id(), lab_tag(lab));
+    let package = Package {
+        dir: candidate.join("stage").join(&name),
+        name,
+    };
+    let staged = package.dir.join("exercise");
+    if let Err(reason) = stage_student_files(exercise, &staged)? {
+        return Ok(Err(reason));
+    }
+    // The candidate's crate manifest is generated, not copied: its one dependency is the SDK.
+    let crate_manifest = format!(
+        "[package]\nname = {name}\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\npath = \"src/lib.rs\"\n\n[dependencies]\naisec-sdk = {{ path = {sdk} }}\n",
+        name = toml_string(exercise.id()),
+        sdk = path_string(&lab.path().join("crates/sdk")),
+    );
+    write_if_changed(&staged.join("Cargo.toml"), &crate_manifest)?;
+    let api_copy = package.dir.join("api.rs");
+    let api = exercise.dir.join("api.rs");
+    std::fs::copy(&api, &api_copy).map_err(|e| Error::io("copying", &api, e))?;
+    let manifest = runner_manifest(
+        exercise.id(),
+        &package.name,
+        lab.path(),
+        exercise.id(),
+        "exercise",
+    )?;
+    package.write(lab, &manifest, &runner_main(exercise.id(), "api.rs"))?;
+    let confinement = BuildConfinement::new(lab, &candidate, level)?;
+    let output = cargo_build(&package, &candidate, Some(&confinement))?;
+    let binary = package.binary(&candidate);
+    if output.status.success() && binary.is_file() {
+        return Ok(Ok(binary));
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.code() == Some(aisec_sandbox::LEVEL_NOT_REACHED_EXIT)
+        || output.status.code() == Some(aisec_sandbox::LAUNCH_FAILED_EXIT)
+    {
+        return Err(Error::Tool(format!(
+            "the confined build of {} could not start: {}",
+            exercise.id(),
+            stderr.trim()
+        )));
+    }
+    Ok(Err(compiler_messages(&stderr)))
+}
+
+/// What a confined candidate build may touch.
+struct BuildConfinement {
+    policy: Policy,
+    tmp: PathBuf,
+}
+
+impl BuildConfinement {
+    fn new(lab: &LabRoot, candidate: &Path, level: Level) -> Result<BuildConfinement> {
+        let tmp = candidate.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
+        let mut read: Vec<PathBuf> =
+            existing(&["/usr", "/bin", "/lib", "/lib64", "/etc/ld.so.cache"]);
+        read.extend(
+            [cargo_home(), rustup_home()]
+                .into_iter()
+                .filter(|p| p.exists()),
+        );
+        // The SDK and the protocol crate, and the root manifest they inherit settings from.
+        read.push(lab.path().join("crates/sdk"));
+        read.push(lab.path().join("crates/wire"));
+        read.push(lab.path().join("Cargo.toml"));
+        let mut write = vec![candidate.to_owned()];
+        write.extend(existing(&["/dev/null"]));
+        // cargo takes its package-cache lock and records what it used in its home at every
+        // build; rustc and cargo write only where they are told, and the candidate's code
+        // runs nothing at build time (no build scripts, no proc-macros: the dependency rule).
+        write.extend([cargo_home()].into_iter().filter(|p| p.exists()));
+        Ok(BuildConfinement {
+            policy: Policy {
+                read,
+                write,
+                processes: true,
+                sockets: Sockets::UnixOnly,
+                address_space_mib: None,
+                cpu_seconds: Some(3600),
+                open_files: 4096,
+                file_size_mib: 8192,
+                die_with_parent: true,
+                require: level,
+            },
+            tmp,
+        })
+    }
+}
+
+fn existing(paths: &[&str]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect()
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+}
+
+fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME").map_or_else(|| home().join(".cargo"), PathBuf::from)
+}
+
+fn rustup_home() -> PathBuf {
+    std::env::var_os("RUSTUP_HOME").map_or_else(|| home().join(".rustup"), PathBuf::from)
+}
+
+/// The cargo to build with: the one running us (`CARGO`), else the first on `PATH`.
+fn cargo_program() -> PathBuf {
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        return PathBuf::from(cargo);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("cargo"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("cargo"))
+}
+
+/// The environment a build sees: just enough to find the toolchain, nothing that steers it.
+fn build_env(command: &mut Command, tmp: &Path) {
+    command.env_clear();
+    for key in [
+        "PATH",
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+    ] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    command
+        .env("TMPDIR", tmp)
+        .env("CARGO_TERM_COLOR", "never")
+        .env("CARGO_INCREMENTAL", "0");
+}
+
+fn cargo_build(
+    package: &Package,
+    target: &Path,
+    confinement: Option<&BuildConfinement>,
+) -> Result<std::process::Output> {
+    // Run from a fresh folder outside the lab, so cargo and rustup find no configuration or
+    // toolchain file of the lab's (or the candidate's).
+    let cwd = tempfile::tempdir().map_err(|e| Error::io("creating", std::env::temp_dir(), e))?;
+    let args: Vec<std::ffi::OsString> = vec![
+        "build".into(),
+        "--release".into(),
+        "--offline".into(),
+        "--quiet".into(),
+        "--manifest-path".into(),
+        package.dir.join("Cargo.toml").into(),
+        "--target-dir".into(),
+        target.into(),
+    ];
+    let cargo = cargo_program();
+    let mut command = match confinement {
+        None => {
+            let mut command = Command::new(&cargo);
+            command.args(&args);
+            build_env(&mut command, &std::env::temp_dir());
+            command
+        }
+        Some(confinement) => {
+            let mut policy = confinement.policy.clone();
+            policy.read.push(cwd.path().to_owned());
+            policy.read.push(cargo.clone());
+            let launcher = std::env::current_exe()
+                .map_err(|e| Error::Tool(format!("finding aisec's own binary: {e}")))?;
+            let mut command = aisec_sandbox::command(&launcher, &policy, &cargo, &args)
+                .map_err(|e| Error::Tool(format!("confining the build: {e}")))?;
+            build_env(&mut command, &confinement.tmp);
+            command
+        }
+    };
+    command.current_dir(cwd.path()).stdin(Stdio::null());
+    command.output().map_err(|e| {
+        Error::Tool(format!(
+            "could not run cargo ({e}); is the Rust toolchain installed?"
+        ))
+    })
 }
 
 fn write_if_changed(path: &Path, text: &str) -> Result<()> {
@@ -191,8 +597,8 @@ fn write_if_changed(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| Error::io("writing", path, e))
 }
 
-/// The `[profile.*]` tables of the lab's root manifest, so the harness builds its dependencies
-/// exactly as the lab does and reuses them.
+/// The `[profile.*]` tables of the lab's root manifest, so generated packages build their
+/// dependencies exactly as the lab does and reuse them.
 fn lab_profiles(root: &Path) -> Result<String> {
     let path = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
@@ -236,6 +642,346 @@ fn compiler_messages(stderr: &str) -> String {
     text
 }
 
+/// How to run an exercise.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Check, run or demo.
+    pub mode: Mode,
+    /// The seed.
+    pub seed: u64,
+    /// Wall-clock limit of the whole run: checker, runner, pipes and result.
+    pub time_limit: Duration,
+    /// Address-space limit of the checker and of the runner, MiB.
+    pub memory_mb: u64,
+    /// Ask for JSON output.
+    pub json: bool,
+    /// Allow colour on stdout.
+    pub color: bool,
+    /// Mode options (demo settings).
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// Capture stdout instead of passing it through.
+    pub capture_stdout: bool,
+    /// Capture stderr instead of passing it through.
+    pub capture_stderr: bool,
+}
+
+/// How a run ended, seen from outside.
+#[derive(Debug)]
+pub enum RunEnd {
+    /// The checker sent a valid result.
+    Finished(HarnessResult),
+    /// It ran past its time limit and was killed, with everything it started.
+    TimedOut,
+    /// It ended without a valid result.
+    Died(String),
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// How it ended.
+    pub end: RunEnd,
+    /// Captured stdout (empty when passed through), at most [`MAX_CAPTURED`] bytes.
+    pub stdout: String,
+    /// Captured stderr (empty when passed through), at most [`MAX_CAPTURED`] bytes.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Captured output kept per stream; the rest is read and dropped.
+pub const MAX_CAPTURED: usize = 1 << 20;
+/// The largest result accepted from a checker.
+const MAX_RESULT_BYTES: u64 = 16 << 20;
+/// How long the grader waits for pipes to close once the run's process group is gone.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// Reads a stream to its end on a thread, keeping the first `cap` bytes.
+fn capture(
+    stream: Option<impl Read + Send + 'static>,
+    cap: usize,
+) -> Option<std::sync::mpsc::Receiver<Vec<u8>>> {
+    stream.map(|mut s| {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut buffer = [0u8; 8192];
+            let mut dropped = 0u64;
+            while let Ok(n) = s.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let room = cap.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&buffer[..room]);
+                dropped += (n - room) as u64;
+            }
+            if dropped > 0 {
+                kept.extend_from_slice(format!("\n… ({dropped} more bytes dropped)").as_bytes());
+            }
+            let _ = send.send(kept);
+        });
+        receive
+    })
+}
+
+fn collect(receiver: Option<std::sync::mpsc::Receiver<Vec<u8>>>, until: Instant) -> Vec<u8> {
+    receiver
+        .and_then(|r| {
+            r.recv_timeout(until.saturating_duration_since(Instant::now()))
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills the process group `group` leads (the checker and the runner it started).
+fn kill_group(group: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(group as i32) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+fn wait_with_limit(
+    child: &mut Child,
+    limit: Duration,
+    started: Instant,
+) -> Result<Option<std::process::ExitStatus>> {
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| Error::Tool(format!("waiting for the checker: {e}")))?
+        {
+            return Ok(Some(status));
+        }
+        if started.elapsed() > limit {
+            kill_group(child.id());
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A private folder for one run: the binaries (copied and re-hashed), the runner's inputs and
+/// its work folder.
+struct Scratch {
+    dir: tempfile::TempDir,
+    checker: PathBuf,
+    runner: PathBuf,
+    input: PathBuf,
+    work: PathBuf,
+}
+
+fn private_copy(from: &Path, to: &Path, sha256: &str) -> Result<()> {
+    std::fs::copy(from, to).map_err(|e| Error::io("copying", from, e))?;
+    let copied = sha256_of(to)?;
+    if copied != sha256 {
+        return Err(Error::Tool(format!(
+            "{} changed between its build and its run (sha256 {copied}, built as {sha256}): refusing to run it",
+            from.display()
+        )));
+    }
+    Ok(())
+}
+
+impl Scratch {
+    fn new(built: &Built) -> Result<Scratch> {
+        let dir = tempfile::Builder::new()
+            .prefix("aisec-run-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a run folder in", std::env::temp_dir(), e))?;
+        let make = |name: &str| -> Result<PathBuf> {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(&path).map_err(|e| Error::io("creating", &path, e))?;
+            Ok(path)
+        };
+        let bin = make("bin")?;
+        let (input, work) = (make("in")?, make("work")?);
+        let checker = bin.join("checker");
+        let runner = bin.join("runner");
+        private_copy(&built.checker, &checker, &built.checker_sha256)?;
+        private_copy(&built.runner, &runner, &built.runner_sha256)?;
+        Ok(Scratch {
+            dir,
+            checker,
+            runner,
+            input,
+            work,
+        })
+    }
+}
+
+/// Threads of the runner's kernels: the grader's own setting.
+fn threads() -> usize {
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+}
+
+/// The runner's confinement: read its binary, the system's shared libraries, the CPU's
+/// description and its inputs; write its work folder; no network, no new processes; the run's
+/// memory and time.
+fn runner_policy(scratch: &Scratch, request: &RunRequest, level: Level) -> Policy {
+    let mut read = vec![scratch.runner.clone(), scratch.input.clone()];
+    read.extend(existing(&[
+        "/lib",
+        "/lib64",
+        "/usr/lib",
+        "/usr/lib64",
+        "/etc/ld.so.cache",
+    ]));
+    // The matrix kernels size their blocks from the caches described here; without it they
+    // fall back to defaults that run training about twice as slowly.
+    read.extend(existing(&["/sys/devices/system/cpu"]));
+    Policy {
+        read,
+        write: vec![scratch.work.clone()],
+        processes: false,
+        sockets: Sockets::None,
+        address_space_mib: Some(request.memory_mb),
+        cpu_seconds: Some(request.time_limit.as_secs().saturating_mul(2).max(1) + 1),
+        open_files: 256,
+        file_size_mib: 64,
+        die_with_parent: true,
+        require: level,
+    }
+}
+
+/// Runs the built exercise of `lab` as `request` says.
+pub fn run(
+    lab: &LabRoot,
+    built: &Built,
+    request: &RunRequest,
+    out_dir: Option<&Path>,
+) -> Result<RunOutput> {
+    let scratch = Scratch::new(built)?;
+    let launcher = std::env::current_exe()
+        .map_err(|e| Error::Tool(format!("finding aisec's own binary: {e}")))?;
+    let checker_request = Request {
+        mode: request.mode,
+        seed: request.seed,
+        lab: lab.path().to_owned(),
+        out_dir: out_dir.map(Path::to_owned),
+        memory_mib: request.memory_mb,
+        json: request.json,
+        color: request.color,
+        options: request.options.clone(),
+        runner: RunnerSpec {
+            launcher,
+            binary: scratch.runner.clone(),
+            policy: runner_policy(&scratch, request, built.level),
+            work_dir: scratch.work.clone(),
+            input_dir: scratch.input.clone(),
+            threads: threads(),
+        },
+    };
+    let (mut ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| Error::Tool(format!("creating the checker's socket: {e}")))?;
+    let mut command = Command::new(&scratch.checker);
+    command.env_clear();
+    for key in ["RAYON_NUM_THREADS", "CANDLE_NUM_THREADS", "PATH"] {
+        if let Some(value) = std::env::var_os(key) {
+            command.env(key, value);
+        }
+    }
+    use std::os::unix::process::CommandExt;
+    command
+        .current_dir(scratch.dir.path())
+        .process_group(0)
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(if request.capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .stderr(if request.capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .map_err(|e| Error::Tool(format!("could not start the checker: {e}")))?;
+    drop(command);
+    let out = capture(child.stdout.take(), MAX_CAPTURED);
+    let err = capture(child.stderr.take(), MAX_CAPTURED);
+    let line = serde_json::to_string(&checker_request).map_err(|e| Error::Tool(e.to_string()))?;
+    // A checker that died at once leaves the socket closed: its exit says why, below.
+    let _ = ours.write_all(format!("{line}\n").as_bytes());
+    let reader = ours.try_clone().ok();
+    let result = capture(
+        reader.map(|r| r.take(MAX_RESULT_BYTES)),
+        MAX_RESULT_BYTES as usize,
+    );
+    let status = wait_with_limit(&mut child, request.time_limit, started)?;
+    let elapsed = started.elapsed();
+    // Whatever the checker left behind (its runner) goes with its group.
+    kill_group(child.id());
+    drop(ours);
+    let until = Instant::now() + PIPE_GRACE;
+    let stdout = String::from_utf8_lossy(&collect(out, until)).into_owned();
+    let stderr = String::from_utf8_lossy(&collect(err, until)).into_owned();
+    let result = collect(result, until);
+    let end = match status {
+        None => RunEnd::TimedOut,
+        Some(status) => match accept_result(&result, built, request) {
+            Ok(result) if status.success() => RunEnd::Finished(result),
+            Ok(_) => RunEnd::Died(format!("the checker exited with {status} after its result")),
+            Err(why) if result.is_empty() => {
+                RunEnd::Died(describe_checker_death(status, &stderr, &why))
+            }
+            Err(why) => RunEnd::Died(format!("the checker's result was refused: {why}")),
+        },
+    };
+    Ok(RunOutput {
+        end,
+        stdout,
+        stderr,
+        elapsed,
+    })
+}
+
+/// The checker's result, if it is one for this exercise and this seed, in the expected schema.
+fn accept_result(
+    bytes: &[u8],
+    built: &Built,
+    request: &RunRequest,
+) -> std::result::Result<HarnessResult, String> {
+    let result: HarnessResult =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a result ({e})"))?;
+    if result.schema != RESULT_SCHEMA {
+        return Err(format!(
+            "schema {:?}, expected {RESULT_SCHEMA:?}",
+            result.schema
+        ));
+    }
+    if result.exercise != built.exercise {
+        return Err(format!(
+            "exercise {:?}, expected {:?}",
+            result.exercise, built.exercise
+        ));
+    }
+    if result.seed != request.seed {
+        return Err(format!("seed {}, expected {}", result.seed, request.seed));
+    }
+    Ok(result)
+}
+
+fn describe_checker_death(status: std::process::ExitStatus, stderr: &str, why: &str) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(signal) = status.signal() {
+        return format!("the checker was killed by signal {signal} without a result");
+    }
+    let last = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(why);
+    format!("the checker exited with {status} without a result: {last}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::compiler_messages;
@@ -257,186 +1003,4 @@ mod tests {
             "{kept}"
         );
     }
-}
-
-/// How to run a harness.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// `check`, `run` or `demo`.
-    pub mode: &'static str,
-    /// The seed.
-    pub seed: u64,
-    /// Wall-clock limit.
-    pub time_limit: Duration,
-    /// Address-space limit, MiB.
-    pub memory_mb: u64,
-    /// Ask for JSON output.
-    pub json: bool,
-    /// Allow colour on stdout.
-    pub color: bool,
-    /// Mode options (demo settings).
-    pub options: Option<serde_json::Value>,
-    /// Capture stdout instead of passing it through.
-    pub capture_stdout: bool,
-    /// Capture stderr instead of passing it through.
-    pub capture_stderr: bool,
-}
-
-/// How a harness run ended, seen from outside.
-#[derive(Debug)]
-pub enum RunEnd {
-    /// It wrote a result.
-    Finished(HarnessResult),
-    /// It ran past its time limit and was killed.
-    TimedOut,
-    /// It died without a result (signal, abort, out of memory, `process::exit`).
-    Died(String),
-}
-
-/// A finished harness run.
-#[derive(Debug)]
-pub struct RunOutput {
-    /// How it ended.
-    pub end: RunEnd,
-    /// Captured stdout (empty when passed through).
-    pub stdout: String,
-    /// Captured stderr (empty when passed through).
-    pub stderr: String,
-    /// Wall time.
-    pub elapsed: Duration,
-}
-
-fn reader(stream: Option<impl Read + Send + 'static>) -> Option<std::thread::JoinHandle<String>> {
-    stream.map(|mut s| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = s.read_to_end(&mut bytes);
-            String::from_utf8_lossy(&bytes).into_owned()
-        })
-    })
-}
-
-fn wait_with_limit(
-    child: &mut Child,
-    limit: Duration,
-    started: Instant,
-) -> Result<Option<std::process::ExitStatus>> {
-    loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| Error::Tool(format!("waiting for the harness: {e}")))?
-        {
-            return Ok(Some(status));
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Ok(None);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-impl Harness {
-    /// Runs the built harness for `lab` as `request` says.
-    pub fn run(&self, lab: &LabRoot, request: &RunRequest) -> Result<RunOutput> {
-        let results = self.target.join("aisec/results");
-        std::fs::create_dir_all(&results).map_err(|e| Error::io("creating", &results, e))?;
-        let result_file = tempfile::Builder::new()
-            .prefix(&format!("{}-", self.package))
-            .suffix(".json")
-            .tempfile_in(&results)
-            .map_err(|e| Error::io("creating a result file in", &results, e))?;
-        let mut command = Command::new(&self.binary);
-        command
-            .arg(request.mode)
-            .args([
-                "--seed",
-                &request.seed.to_string(),
-                "--memory-mb",
-                &request.memory_mb.to_string(),
-            ])
-            .arg("--lab")
-            .arg(lab.path())
-            .arg("--result")
-            .arg(result_file.path())
-            .stdin(Stdio::null())
-            .stdout(if request.capture_stdout {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            })
-            .stderr(if request.capture_stderr {
-                Stdio::piped()
-            } else {
-                Stdio::inherit()
-            });
-        if request.json {
-            command.arg("--json");
-        }
-        if request.color {
-            command.arg("--color");
-        }
-        if let Some(options) = &request.options {
-            command.arg("--options").arg(options.to_string());
-        }
-        let started = Instant::now();
-        let mut child = command
-            .spawn()
-            .map_err(|e| Error::Tool(format!("could not start {}: {e}", self.binary.display())))?;
-        let out_reader = reader(child.stdout.take());
-        let err_reader = reader(child.stderr.take());
-        let status = wait_with_limit(&mut child, request.time_limit, started)?;
-        let elapsed = started.elapsed();
-        let stdout = out_reader.and_then(|h| h.join().ok()).unwrap_or_default();
-        let stderr = err_reader.and_then(|h| h.join().ok()).unwrap_or_default();
-        let end = match status {
-            None => RunEnd::TimedOut,
-            Some(status) => {
-                let text = std::fs::read_to_string(result_file.path()).unwrap_or_default();
-                match serde_json::from_str::<HarnessResult>(&text) {
-                    Ok(result) if status.success() => RunEnd::Finished(result),
-                    _ => RunEnd::Died(describe_death(status, &stderr, request.memory_mb)),
-                }
-            }
-        };
-        Ok(RunOutput {
-            end,
-            stdout,
-            stderr,
-            elapsed,
-        })
-    }
-}
-
-fn describe_death(status: std::process::ExitStatus, stderr: &str, memory_mb: u64) -> String {
-    if stderr.contains("memory allocation of") || stderr.contains("out of memory") {
-        return format!("ran out of memory (the limit is {memory_mb} MiB)");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let name = match signal {
-                6 => " (SIGABRT: abort, e.g. a failed allocation or a stack overflow)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV: invalid memory access)",
-                _ => "",
-            };
-            return format!("killed by signal {signal}{name}");
-        }
-    }
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    format!(
-        "exited with {status} without a result{}",
-        if last.is_empty() {
-            String::new()
-        } else {
-            format!(": {last}")
-        }
-    )
 }

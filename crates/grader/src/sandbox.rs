@@ -1,5 +1,5 @@
-//! Copies of a lab in temporary folders: to grade solutions without touching the student's
-//! files, and (for take-home bundles) to grade returned work in a clean lab.
+//! Copies of a lab in temporary folders, to grade returned take-home work in a clean lab that
+//! holds no reference solutions.
 
 use std::path::Path;
 
@@ -10,17 +10,35 @@ use crate::error::{Error, Result};
 /// Folders never copied: build output, pictures, version control, fuzzing corpora.
 const NOT_COPIED: [&str; 4] = ["target", "out", ".git", "fuzz"];
 
-/// Copies the lab at `lab` into `dest` (which must exist), leaving out build output, pictures
-/// and version control, and returns the copy.
+/// Copies the lab at `lab` into `dest` (which must exist), leaving out build output, pictures,
+/// version control and the reference solutions (graded code must never find them beside it),
+/// and returns the copy.
 pub fn copy_lab(lab: &LabRoot, dest: &Path) -> Result<LabRoot> {
-    copy_tree(lab.path(), dest)?;
+    for entry in std::fs::read_dir(lab.path()).map_err(|e| Error::io("listing", lab.path(), e))? {
+        let entry = entry.map_err(|e| Error::io("listing", lab.path(), e))?;
+        let name = entry.file_name();
+        let kind = entry
+            .file_type()
+            .map_err(|e| Error::io("listing", entry.path(), e))?;
+        if name == "solutions" || NOT_COPIED.contains(&name.to_string_lossy().as_ref()) {
+            continue;
+        }
+        if kind.is_dir() || kind.is_file() {
+            copy_tree(&entry.path(), &dest.join(&name))?;
+        }
+    }
     Ok(LabRoot::at(dest))
 }
 
 /// Copies a file, or a folder recursively, to `to` (creating its parent folders), skipping
-/// [`NOT_COPIED`] folders at any depth and anything that is neither a file nor a folder.
+/// [`NOT_COPIED`] folders at any depth and anything that is neither a file nor a folder
+/// (symbolic links are never followed).
 pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    if from.is_file() {
+    let kind = std::fs::symlink_metadata(from).map_err(|e| Error::io("reading", from, e))?;
+    if kind.file_type().is_symlink() {
+        return Ok(());
+    }
+    if kind.is_file() {
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
         }
@@ -46,19 +64,4 @@ pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Replaces the student files of exercise `id` in `lab` with the reference solution's
-/// `src/` (the solution mirrors the exercise's layout).
-pub fn swap_in_solution(lab: &LabRoot, id: &str) -> Result<()> {
-    let from = lab.solutions().join(id).join("src");
-    let to = lab.exercises().join(id).join("src");
-    if !from.is_dir() {
-        return Err(Error::Usage(format!(
-            "exercise {id} has no reference solution at {}",
-            from.display()
-        )));
-    }
-    std::fs::remove_dir_all(&to).map_err(|e| Error::io("removing", &to, e))?;
-    copy_tree(&from, &to)
 }

@@ -1,15 +1,18 @@
-//! The runtime of an exercise harness: the small program the grader generates per exercise,
-//! which links the candidate's crate with the exercise's grading code (`exercises/<id>/harness.rs`)
-//! and runs it in its own process.
+//! The runtime of an exercise's checker: the trusted program the grader generates per
+//! exercise, which links the exercise's grading code (`exercises/<id>/harness.rs`) with this
+//! crate and calls the candidate's functions in a separate, sandboxed runner process (see
+//! `aisec_wire`). The checker holds the seed, the draws, the ground truth and the bars; the
+//! runner holds the candidate's code and receives only each call's inputs.
 //!
-//! Protocol: `harness <check|run|demo> --seed N --lab DIR --result FILE [--out DIR]
-//! [--memory-mb N] [--json] [--color] [--options JSON]`. The harness caps its own address space,
-//! runs the mode, and writes a [`HarnessResult`] as JSON to FILE (stdout stays free for the
-//! candidate's prints and for pictures). A `todo!()` reached in the candidate's code means
-//! "not started"; any other panic means "crashed"; the grader turns a missing result file, a
-//! signal or a timeout into a verdict of its own.
+//! Protocol: the grader starts the checker with a Unix socket as its standard input, writes one
+//! [`Request`] (JSON, one line) on it, and reads one [`HarnessResult`] (JSON) back on the same
+//! socket. Nothing about the run is in the checker's arguments or environment, and the runner
+//! never sees the socket. Stdout stays free for pictures (run and demo modes). A `todo!()`
+//! reached in the candidate's code means "not started"; any other panic means "crashed"; the
+//! grader turns a missing result, a signal or a timeout into a verdict of its own.
 
 use std::cell::OnceCell;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -25,7 +28,6 @@ use crate::paths::LabRoot;
 pub const RESULT_SCHEMA: &str = "aisec-harness/1";
 
 /// The panic message `todo!()` produces: reaching one means the candidate has not started.
-const TODO_MESSAGE: &str = "not yet implemented";
 
 /// One graded property: what was measured, against which bar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +76,8 @@ pub struct HarnessResult {
 }
 
 /// Which part of the harness to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Grade: record checks.
     Check,
@@ -108,6 +111,8 @@ pub struct Context {
     checks: Vec<CheckResult>,
     output: Option<serde_json::Value>,
     data: OnceCell<Mnist>,
+    input_dir: Option<PathBuf>,
+    runner_key: OnceCell<[u8; 32]>,
 }
 
 impl Context {
@@ -126,6 +131,8 @@ impl Context {
             checks: Vec::new(),
             output: None,
             data: OnceCell::new(),
+            input_dir: None,
+            runner_key: OnceCell::new(),
         }
     }
 
@@ -142,6 +149,61 @@ impl Context {
     /// A generator on stream `purpose` of this run's seed.
     pub fn rng(&self, purpose: &str) -> Rng {
         rng::rng(self.seed, purpose)
+    }
+
+    /// A seed for the candidate's code (`purpose` names its use), derived from the run's seed
+    /// by a slow keyed hash: the same run seed gives the same value, but neither the value nor
+    /// the draws it feeds lead back to the run's seed, even a short one (see [`runner_key`]).
+    pub fn runner_seed(&self, purpose: &str) -> u64 {
+        let digest = self.runner_digest("seed", purpose);
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
+    }
+
+    /// A generator for the candidate's code (its random starts), keyed like
+    /// [`Context::runner_seed`]; the checker's reference attack draws from an identical one.
+    pub fn runner_rng(&self, purpose: &str) -> Rng {
+        use rand::SeedableRng;
+        Rng::from_seed(self.runner_digest("rng", purpose))
+    }
+
+    fn runner_digest(&self, kind: &str, purpose: &str) -> [u8; 32] {
+        use hmac::Mac;
+        let key = self
+            .runner_key
+            .get_or_init(|| runner_key(self.seed, &self.exercise));
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+            .expect("HMAC takes any key length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The folder whose files the candidate's code may read, for inputs passed by path; `None`
+    /// outside a checker process.
+    pub fn input_dir(&self) -> Result<&Path> {
+        self.input_dir
+            .as_deref()
+            .ok_or_else(|| Error::invalid("input folder", "this run has no runner"))
+    }
+
+    /// The runner's resident memory now and its peak since the last [`Context::reset_runner_peak`],
+    /// in KiB, read from outside it (Linux `/proc`); `None` before the first call or elsewhere.
+    pub fn runner_memory_kib(&self) -> Option<(u64, u64)> {
+        let pid = aisec_wire::client::runner_pid()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |key: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(key))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        };
+        Some((field("VmRSS:")?, field("VmHWM:")?))
+    }
+
+    /// Resets the runner's peak-memory mark to its current use (Linux 4.0+); false if it
+    /// could not.
+    pub fn reset_runner_peak(&self) -> bool {
+        aisec_wire::client::runner_pid()
+            .is_some_and(|pid| std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok())
     }
 
     /// The lab.
@@ -306,6 +368,24 @@ impl Context {
     }
 }
 
+/// PBKDF2 rounds for [`runner_key`]: about a tenth of a second here, so trying every seed of
+/// a short range from what the runner sees costs a tenth of a second per seed.
+const RUNNER_KEY_ROUNDS: u32 = 600_000;
+
+/// The key of every value derived for the candidate's code: PBKDF2-HMAC-SHA256 of the run's
+/// seed, salted with the exercise id.
+fn runner_key(seed: u64, exercise: &str) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    let salt = format!("aisec-lab runner values v1 {exercise}");
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
+        seed.to_string().as_bytes(),
+        salt.as_bytes(),
+        RUNNER_KEY_ROUNDS,
+        &mut key,
+    );
+    key
+}
+
 /// The last panic's message and location, recorded by the panic hook.
 static LAST_PANIC: Mutex<Option<String>> = Mutex::new(None);
 
@@ -322,79 +402,69 @@ fn panic_text(info: &std::panic::PanicHookInfo<'_>) -> String {
     }
 }
 
-struct Args {
-    mode: Mode,
-    seed: u64,
-    lab: PathBuf,
-    result: PathBuf,
-    out: Option<PathBuf>,
-    memory_mb: Option<u64>,
-    json: bool,
-    color: bool,
-    options: serde_json::Map<String, serde_json::Value>,
+/// What the grader asks of the checker, sent on the checker's socket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Which part of the harness to run.
+    pub mode: Mode,
+    /// The seed of the hidden draws.
+    pub seed: u64,
+    /// The lab (its models and data), trusted: verified before the build.
+    pub lab: PathBuf,
+    /// Where pictures go (default `out/<exercise>/` in the lab).
+    pub out_dir: Option<PathBuf>,
+    /// Address-space limit of the checker itself, MiB.
+    pub memory_mib: u64,
+    /// Print JSON instead of tables (run and demo modes).
+    pub json: bool,
+    /// Colour on stdout.
+    pub color: bool,
+    /// Mode options (demo settings).
+    #[serde(default)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+    /// How to start the runner that holds the candidate's code.
+    pub runner: RunnerSpec,
 }
 
-fn parse_args(args: &[String]) -> std::result::Result<Args, String> {
-    let mode = match args.first().map(String::as_str) {
-        Some("check") => Mode::Check,
-        Some("run") => Mode::Run,
-        Some("demo") => Mode::Demo,
-        other => {
-            return Err(format!(
-                "first argument must be check, run or demo, not {other:?}"
-            ));
-        }
-    };
-    let mut parsed = Args {
-        mode,
-        seed: 0,
-        lab: PathBuf::new(),
-        result: PathBuf::new(),
-        out: None,
-        memory_mb: None,
-        json: false,
-        color: false,
-        options: serde_json::Map::new(),
-    };
-    let mut rest = args[1..].iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--seed" => parsed.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
-            "--lab" => parsed.lab = PathBuf::from(value()?),
-            "--result" => parsed.result = PathBuf::from(value()?),
-            "--out" => parsed.out = Some(PathBuf::from(value()?)),
-            "--memory-mb" => {
-                parsed.memory_mb = Some(value()?.parse().map_err(|e| format!("--memory-mb: {e}"))?)
-            }
-            "--options" => {
-                parsed.options =
-                    serde_json::from_str(&value()?).map_err(|e| format!("--options: {e}"))?;
-            }
-            "--json" => parsed.json = true,
-            "--color" => parsed.color = true,
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    if parsed.result.as_os_str().is_empty() || parsed.lab.as_os_str().is_empty() {
-        return Err("--result and --lab are required".into());
-    }
-    Ok(parsed)
+/// How the checker starts the runner: a trusted launcher applies `policy` to itself, then
+/// executes `binary`, with a clean environment and `work_dir` as its current folder.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerSpec {
+    /// The trusted binary that confines and then executes the runner (the `aisec` binary).
+    pub launcher: PathBuf,
+    /// The runner binary (the candidate's crate, the SDK and the generated adapter).
+    pub binary: PathBuf,
+    /// What the runner may do.
+    pub policy: aisec_sandbox::Policy,
+    /// The runner's current folder, `HOME` and `TMPDIR`: the one folder it may write.
+    pub work_dir: PathBuf,
+    /// Files the checker hands the candidate's code by path (readable by the runner).
+    pub input_dir: PathBuf,
+    /// Worker threads for the runner's numeric kernels.
+    pub threads: usize,
+}
+
+/// The longest request the checker reads.
+const MAX_REQUEST_BYTES: u64 = 1 << 20;
+
+fn read_request(
+    socket: &mut std::os::unix::net::UnixStream,
+) -> std::result::Result<Request, String> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(std::io::Read::take(&mut *socket, MAX_REQUEST_BYTES))
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the request: {e}"))?;
+    serde_json::from_str(&line).map_err(|e| format!("the request is not valid: {e}"))
 }
 
 fn limit_memory(megabytes: u64) {
-    #[cfg(unix)]
-    {
-        let bytes = megabytes.saturating_mul(1 << 20);
-        // Failing to set the limit only weakens isolation; the grader still enforces time.
-        let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
-    }
-    #[cfg(not(unix))]
-    let _ = megabytes;
+    let bytes = megabytes.saturating_mul(1 << 20);
+    // Failing to set the limit only weakens the checker's own guard; the grader still
+    // enforces time.
+    let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
 }
 
 fn exercise_parts(exercise_toml: &str) -> (String, toml::Table) {
@@ -412,44 +482,73 @@ fn exercise_parts(exercise_toml: &str) -> (String, toml::Table) {
     (id, thresholds)
 }
 
-/// The harness program's `main`: parses the protocol arguments, runs `entry`'s function for
-/// the mode, and writes the result file. Exit code 0 when a result was written, 2 otherwise.
+/// Sets up how the runner is started, on the first call into the candidate's code.
+fn install_runner(spec: RunnerSpec) {
+    let memory = spec.policy.address_space_mib.unwrap_or(0);
+    let spawn = move || -> std::io::Result<std::process::Child> {
+        let mut command = aisec_sandbox::command(&spec.launcher, &spec.policy, &spec.binary, &[])
+            .map_err(std::io::Error::other)?;
+        command
+            .current_dir(&spec.work_dir)
+            .env("HOME", &spec.work_dir)
+            .env("TMPDIR", &spec.work_dir)
+            .env("RAYON_NUM_THREADS", spec.threads.to_string())
+            .env("CANDLE_NUM_THREADS", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn()
+    };
+    aisec_wire::client::install(Box::new(spawn), memory);
+}
+
+/// The checker program's `main`: reads the [`Request`] from the socket on stdin, runs
+/// `entry`'s function for the mode with the candidate's functions in a sandboxed runner, and
+/// writes the result back on the socket. Exit code 0 when a result was written, 2 otherwise.
 pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
     // SAFETY: the generated `main` calls this first, before any thread starts.
     #[allow(unsafe_code)]
     unsafe {
         crate::runtime::configure_threads(None);
     }
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&raw) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("harness: {message}");
+    let socket = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::os::unix::net::UnixStream::from);
+    let mut socket = match socket {
+        Ok(socket) => socket,
+        Err(e) => {
+            eprintln!("checker: standard input is not the grader's socket: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(mb) = args.memory_mb {
-        limit_memory(mb);
-    }
+    let request = match read_request(&mut socket) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("checker: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    limit_memory(request.memory_mib);
     let (id, thresholds) = exercise_parts(exercise_toml);
-    let mut context = Context::new(&id, thresholds, args.seed, LabRoot::at(&args.lab));
-    context.json = args.json;
-    context.color = args.color;
-    context.options = args.options;
-    if let Some(out) = args.out {
-        context.out_dir = out;
+    let mut context = Context::new(&id, thresholds, request.seed, LabRoot::at(&request.lab));
+    context.json = request.json;
+    context.color = request.color;
+    context.options = request.options.clone();
+    context.input_dir = Some(request.runner.input_dir.clone());
+    if let Some(out) = &request.out_dir {
+        context.out_dir = out.clone();
     }
+    install_runner(request.runner.clone());
 
     std::panic::set_hook(Box::new(|info| {
         let text = panic_text(info);
-        if !text.starts_with(TODO_MESSAGE) {
-            eprintln!("panicked: {text}");
-        }
+        eprintln!("checker panicked: {text}");
         if let Ok(mut last) = LAST_PANIC.lock() {
             *last = Some(text);
         }
     }));
-    let function = match args.mode {
+    let function = match request.mode {
         Mode::Check => entry.check,
         Mode::Run => entry.run,
         Mode::Demo => entry.demo,
@@ -467,23 +566,32 @@ pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
             );
             (Outcome::Completed, Some(e.to_string()))
         }
-        Err(_) => {
-            let text = LAST_PANIC
-                .lock()
-                .ok()
-                .and_then(|mut p| p.take())
-                .unwrap_or_else(|| "unknown panic".into());
-            if text.starts_with(TODO_MESSAGE) {
-                (Outcome::NotStarted, Some(text))
-            } else {
-                (Outcome::Crashed, Some(text))
+        Err(payload) => match payload.downcast::<aisec_wire::client::Failure>() {
+            Ok(failure) => match *failure {
+                aisec_wire::client::Failure::NotStarted(text) => (Outcome::NotStarted, Some(text)),
+                other => (Outcome::Crashed, Some(other.to_string())),
+            },
+            Err(_) => {
+                let text = LAST_PANIC
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.take())
+                    .unwrap_or_else(|| "unknown panic".into());
+                (
+                    Outcome::Crashed,
+                    Some(format!("the checker itself panicked: {text}")),
+                )
             }
-        }
+        },
     };
+    let printed = aisec_wire::client::shutdown();
+    if request.mode != Mode::Check && !printed.trim().is_empty() {
+        eprintln!("your code printed:\n{}", strip_controls(&printed));
+    }
     let result = HarnessResult {
         schema: RESULT_SCHEMA.to_owned(),
         exercise: id,
-        seed: args.seed,
+        seed: request.seed,
         outcome,
         checks: context.checks,
         message,
@@ -491,12 +599,26 @@ pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
     };
     let written = serde_json::to_string(&result)
         .map_err(|e| e.to_string())
-        .and_then(|text| std::fs::write(&args.result, text).map_err(|e| e.to_string()));
+        .and_then(|text| {
+            use std::io::Write;
+            socket
+                .write_all(text.as_bytes())
+                .and_then(|()| socket.shutdown(std::net::Shutdown::Write))
+                .map_err(|e| e.to_string())
+        });
     match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("harness: could not write {}: {e}", args.result.display());
+            eprintln!("checker: could not send the result: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// `text` without control characters other than newlines and tabs, so a candidate's prints
+/// cannot drive the terminal.
+fn strip_controls(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
 }

@@ -200,10 +200,12 @@ pub fn generate(clean: &Path, out: &Path, seed: u64) -> Result<Vec<Case>> {
     }
     let manifest = Manifest::create_for(clean, &files)?;
     let mut rng = rng::rng(seed, "tamper");
+    // Folder names say nothing of the case: a verifier must judge the files, not the name.
+    let mut names = rng::rng(seed, "tamper-folder-names");
     let mut cases = Vec::new();
 
     let mut case = |name: &str, edit: &mut Edit| -> Result<()> {
-        let dir = out.join(format!("{:02}-{}", cases.len() + 1, name.replace(' ', "-")));
+        let dir = out.join(format!("case-{:016x}", rand::RngCore::next_u64(&mut names)));
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("creating", &dir, e))?;
         for f in &files {
             std::fs::copy(clean.join(f), dir.join(f))

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 
 /// What a manifest lists for one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
     /// Path relative to the folder, `/`-separated.
     pub path: String,
@@ -22,7 +24,7 @@ pub struct ManifestEntry {
 }
 
 /// A verifier's verdict on one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
     /// Listed, present, identical.
     Ok,
@@ -64,7 +66,7 @@ impl Verdict {
 }
 
 /// One file's verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileVerdict {
     /// Path relative to the folder, `/`-separated.
     pub path: String,

@@ -62,16 +62,12 @@ pub fn grade_in(
 ) -> anyhow::Result<Report> {
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let mut on_step = |step: Step<'_>| match step {
-        Step::Integrity => spinner.set_message("checking the lab's integrity"),
-        Step::Building(id) => spinner.set_message(format!("building {id}")),
-        Step::Running(id) => spinner.set_message(format!("running {id}")),
-        Step::Done(..) => {}
-    };
+    let mut on_step = |step: Step<'_>| show_step(&spinner, step);
     let mut options = GradeOptions {
         seed,
         target,
         time_limit: time_limit.map(Duration::from_secs),
+        variant: aisec_grader::harness::Variant::Exercise,
         on_step: &mut on_step,
     };
     let report = grade::grade(lab, exercises, &mut options);
@@ -89,6 +85,16 @@ pub fn grade_in(
     }
     state.save(lab);
     Ok(report)
+}
+
+/// Shows what the grader is doing on the spinner.
+pub fn show_step(spinner: &indicatif::ProgressBar, step: Step<'_>) {
+    match step {
+        Step::Integrity => spinner.set_message("checking the lab's integrity"),
+        Step::Building(id) => spinner.set_message(format!("building {id}")),
+        Step::Running(id) => spinner.set_message(format!("running {id}")),
+        Step::Done(..) => {}
+    }
 }
 
 pub fn run(lab: &LabRoot, args: &CheckArgs) -> anyhow::Result<Outcome> {

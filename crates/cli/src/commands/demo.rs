@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use aisec_grader::harness::{RunEnd, RunRequest, Variant};
-use aisec_lab::harness::Outcome as HarnessOutcome;
+use aisec_lab::harness::{Mode, Outcome as HarnessOutcome};
 use aisec_lab::{LabRoot, render};
 use aisec_sdk::metrics;
 use anyhow::Context;
@@ -16,7 +16,7 @@ use crate::style;
 const MODELS: [&str; 3] = ["standard", "adversarial", "overfit"];
 
 /// The demo options the harnesses read, from the command line.
-fn options(args: &DemoArgs) -> anyhow::Result<serde_json::Value> {
+fn options(args: &DemoArgs) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
     let mut options = serde_json::Map::new();
     if let Some(model) = &args.model {
         let mut models = Vec::new();
@@ -47,7 +47,7 @@ fn options(args: &DemoArgs) -> anyhow::Result<serde_json::Value> {
         );
         options.insert("eps".into(), serde_json::json!(eps));
     }
-    Ok(serde_json::Value::Object(options))
+    Ok(options)
 }
 
 /// The shipped models on held-out digits, and six digits as the standard model reads them.
@@ -128,19 +128,19 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
                     )
                 );
             }
-            let harness = super::build_harness(lab, exercise, Variant::Solution)?;
+            let built = super::build_harness(lab, exercise, Variant::Solution)?;
             let request = RunRequest {
-                mode: "demo",
+                mode: Mode::Demo,
                 seed,
                 time_limit: Duration::from_secs(3600),
                 memory_mb: exercise.manifest.memory_limit_mb,
                 json: args.json,
                 color: style::stdout_color(),
-                options: Some(options.clone()),
+                options: options.clone(),
                 capture_stdout: args.json,
                 capture_stderr: false,
             };
-            let output = harness.run(lab, &request)?;
+            let output = aisec_grader::harness::run(lab, &built, &request, None)?;
             match output.end {
                 RunEnd::Finished(result)
                     if result.outcome == HarnessOutcome::Completed && result.message.is_none() =>

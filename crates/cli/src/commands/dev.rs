@@ -1,7 +1,8 @@
 //! `aisec dev`: checks for the people who write exercises.
 
 use aisec_grader::grade::{self, GradeOptions};
-use aisec_grader::{Exercise, Verdict, integrity, sandbox};
+use aisec_grader::harness::Variant;
+use aisec_grader::{Exercise, Verdict, integrity};
 use aisec_lab::LabRoot;
 
 use crate::Outcome;
@@ -48,6 +49,7 @@ pub fn check(lab: &LabRoot, ids: &[String], seeds: Option<u64>) -> anyhow::Resul
             seed: 1,
             target: target.clone(),
             time_limit: None,
+            variant: Variant::Exercise,
             on_step: &mut quiet,
         },
     )?;
@@ -64,34 +66,25 @@ pub fn check(lab: &LabRoot, ids: &[String], seeds: Option<u64>) -> anyhow::Resul
         }
     }
 
-    let dir = tempfile::tempdir()?;
-    let copy = sandbox::copy_lab(lab, dir.path())?;
-    for exercise in &exercises {
-        sandbox::swap_in_solution(&copy, exercise.id())?;
-    }
-    let copy_registry = aisec_grader::Registry::load(&copy)?;
-    let copies: Vec<&Exercise> = exercises
-        .iter()
-        .filter_map(|e| copy_registry.get(e.id()).ok())
-        .collect();
     let seed_list: Vec<u64> = (1..=seeds.unwrap_or(1)).collect();
     anstream::println!(
         "{}",
         style::paint(
-            format!(
-                "grading the reference solutions in a copy of the lab (expect: passed), seeds {seed_list:?}"
-            ),
+            format!("grading the reference solutions (expect: passed), seeds {seed_list:?}"),
             style::HEAD
         )
     );
     for seed in seed_list {
+        // Solutions build as the lab's own code, in the lab's target folder, never where a
+        // candidate's build could read them; their runs are confined like any other.
         let report = grade::grade(
-            &copy,
-            &copies,
+            lab,
+            &exercises,
             &mut GradeOptions {
                 seed,
                 target: target.clone(),
                 time_limit: None,
+                variant: Variant::Solution,
                 on_step: &mut quiet,
             },
         )?;

@@ -8,7 +8,7 @@ use aisec_grader::harness::{RunEnd, RunRequest, Variant};
 use aisec_grader::state::State;
 use aisec_grader::{Exercise, Verdict};
 use aisec_lab::LabRoot;
-use aisec_lab::harness::Outcome as HarnessOutcome;
+use aisec_lab::harness::{Mode, Outcome as HarnessOutcome};
 
 use crate::Outcome;
 use crate::style;
@@ -196,19 +196,19 @@ pub fn run(lab: &LabRoot, id: &str, seed: Option<u64>) -> anyhow::Result<Outcome
     let registry = super::registry(lab)?;
     let exercise = registry.get(id)?;
     let seed = super::seed_or_random(seed);
-    let harness = super::build_harness(lab, exercise, Variant::Exercise)?;
+    let built = super::build_harness(lab, exercise, Variant::Exercise)?;
     let request = RunRequest {
-        mode: "run",
+        mode: Mode::Run,
         seed,
         time_limit: Duration::from_secs(exercise.manifest.time_limit_s * 3),
         memory_mb: exercise.manifest.memory_limit_mb,
         json: false,
         color: style::stdout_color(),
-        options: None,
+        options: serde_json::Map::new(),
         capture_stdout: false,
         capture_stderr: false,
     };
-    let output = harness.run(lab, &request)?;
+    let output = aisec_grader::harness::run(lab, &built, &request, None)?;
     match output.end {
         RunEnd::Finished(result) => match result.outcome {
             HarnessOutcome::Completed if result.message.is_none() => Ok(Outcome::Success),

@@ -38,20 +38,31 @@ pub fn grade(
     format: ReportFormat,
     time_limit: Option<u64>,
 ) -> anyhow::Result<Outcome> {
-    let ids = bundle::exercise_ids(returned)?;
-    if ids.is_empty() {
-        anyhow::bail!("{} holds no exercises to grade", returned.display());
-    }
-    let changes = bundle::changed_files(lab, returned, &ids)?;
-    let scratch = tempfile::tempdir()?;
-    let copy = aisec_grader::sandbox::copy_lab(lab, scratch.path())?;
-    let registry = super::registry(&copy)?;
-    bundle::transplant(&registry, returned, &ids)?;
-    let exercises = super::check::select(&registry, &ids, false)?;
     let seed = super::seed_or_random(seed);
     // Harnesses of the copy build in this lab's target folder, so candle is not compiled again.
-    let target = aisec_grader::harness::target_dir(lab);
-    let mut report = super::check::grade_in(&copy, target, &exercises, seed, time_limit)?;
-    report.bundle_changes = Some(changes);
-    super::check::print_report(&report, format, &exercises)
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let mut on_step = |step: aisec_grader::grade::Step<'_>| super::check::show_step(&spinner, step);
+    let mut options = aisec_grader::grade::GradeOptions {
+        seed,
+        target: aisec_grader::harness::target_dir(lab),
+        time_limit: time_limit.map(std::time::Duration::from_secs),
+        variant: aisec_grader::harness::Variant::Exercise,
+        on_step: &mut on_step,
+    };
+    let graded = bundle::grade_returned(lab, returned, &mut options);
+    spinner.finish_and_clear();
+    let graded = graded?;
+    for id in &graded.unknown {
+        crate::style::error(&format!(
+            "exercises/{id} of the returned bundle is not an exercise of this lab: not graded"
+        ));
+    }
+    let exercises: Vec<&aisec_grader::Exercise> = graded
+        .report
+        .exercises
+        .iter()
+        .filter_map(|e| graded.registry.get(&e.id).ok())
+        .collect();
+    super::check::print_report(&graded.report, format, &exercises)
 }
