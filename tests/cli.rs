@@ -2,6 +2,8 @@
 
 #[path = "cli/grading.rs"]
 mod grading;
+#[path = "cli/hostile.rs"]
+mod hostile;
 #[path = "cli/poisoning.rs"]
 mod poisoning;
 #[path = "cli/privacy.rs"]

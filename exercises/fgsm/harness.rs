@@ -62,7 +62,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             .filter(|(g, w)| (*g - *w).abs() <= 1e-6)
             .count() as f64
             / want.len() as f64;
-        ctx.check(
+        ctx.core_check(
             &format!("eps {eps:.2}: equals clip(x + eps * sign(grad), 0, 1)"),
             exact >= exact_bar,
             format!("{} of pixels match", percent(exact)),

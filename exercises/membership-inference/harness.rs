@@ -178,7 +178,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     }
     let (members, others) = split(&scores, &s.is_member);
     let result = privacy::evaluate(&members, &others)?;
-    ctx.check(
+    ctx.core_check(
         "the scores separate members from non-members",
         result.auc >= min_auc,
         format!("{} ({} members, {} non-members)", describe(&result), members.len(), others.len()),

@@ -60,7 +60,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             checks::accuracy(&model, &adv, y)?
         };
         let fgsm = checks::accuracy(&model, &adversary::fgsm(&model, x, y, EPS)?, y)?;
-        ctx.check(
+        ctx.core_check(
             &format!("{name}: as strong as the reference PGD-40"),
             theirs <= reference + margin,
             format!("accuracy under your attack {} (reference PGD {})", percent(theirs), percent(reference)),

@@ -172,7 +172,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let detection = poison::score(&flagged, &run.poisoned.flipped, run.poisoned.data.len());
-    ctx.check(
+    ctx.core_check(
         &format!("finds the flipped labels ({})", plan.describe()),
         detection.f1() >= min_f1,
         describe(&detection),

@@ -9,6 +9,12 @@ use aisec_lab::tamper::{self, Case};
 use aisec_lab::{Error, Result};
 use aisec_sdk::supply_chain::{FileVerdict, ManifestEntry, Verdict};
 
+/// The cases that hold the verifier's core property.
+const CORE_CASES: [&str; 2] = [
+    "flipped byte in a tensor",
+    "pickle disguised as safetensors",
+];
+
 /// A temporary folder holding the clean copy of the shipped models the cases start from.
 fn clean_folder(ctx: &Context) -> Result<aisec_lab::tempfile::TempDir> {
     let dir = aisec_lab::tempfile::tempdir()
@@ -205,7 +211,15 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             .filter(|(_, e)| **e != Verdict::Ok)
             .map(|(p, e)| format!("{p}: {}", verdict_text(e)))
             .collect();
-        ctx.check(
+        // Detecting an edited tensor and refusing a disguised pickle are what a verifier is
+        // for: without them, the cases an all-OK verifier passes earn nothing.
+        let record = if CORE_CASES.contains(&case.name.as_str()) {
+            Context::core_check
+        } else {
+            Context::check
+        };
+        record(
+            ctx,
             &case.name,
             right,
             if right {

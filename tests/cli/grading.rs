@@ -169,7 +169,7 @@ fn stubs_as_shipped_are_not_started() {
     for exercise in exercises {
         assert_eq!(exercise["verdict"], "not-started", "{exercise}");
     }
-    assert_eq!(report["schema"], "aisec-report/1");
+    assert_eq!(report["schema"], "aisec-report/2");
     assert_eq!(report["seed"], 11);
     assert_eq!(
         report["exercises"][0]["student_files"]["src/lib.rs"]
@@ -298,4 +298,59 @@ fn json_reports_conform_to_the_documented_schema() {
     let mut broken = graded.clone();
     broken.as_object_mut().unwrap().remove("seed");
     assert!(!validator.is_valid(&broken));
+}
+
+/// Regression: identity FGSM and PGD, a detector that flags nothing, random membership scores
+/// and a verifier that calls every file OK collected 48 of 110 points from side checks such as
+/// "stays in the eps-ball". Points now hang on each exercise's core checks.
+#[test]
+fn submissions_that_do_nothing_useful_score_zero() {
+    let lab = copy_of_lab();
+    let lab = lab.path();
+    write_student(
+        lab,
+        "fgsm",
+        &format!(
+            "{FGSM_SIGNATURE}\n    let _ = (model, labels, eps);\n    Ok(images.clone())\n}}\n"
+        ),
+    );
+    write_student(
+        lab,
+        "pgd",
+        &format!(
+            "{PGD_SIGNATURE}\n    let _ = (model, labels, eps, step, steps, rng);\n    Ok(images.clone())\n}}\n"
+        ),
+    );
+    write_student(
+        lab,
+        "poison-ac",
+        "use aisec_sdk::{Cnn, Dataset, Result};\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n    let _ = (model, train, seed);\n    Ok(Vec::new())\n}\n",
+    );
+    write_student(
+        lab,
+        "membership-inference",
+        "use aisec_sdk::{Cnn, Result, Tensor};\npub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {\n    let _ = (model, images);\n    let mut rng = aisec_sdk::rng::rng(labels.len() as u64, \"random\");\n    Ok(aisec_sdk::rng::uniform(labels.len(), 0.0, 1.0, &mut rng).into_iter().map(f64::from).collect())\n}\npub fn choose_threshold(scores: &[f64], max_fpr: f64) -> f64 {\n    let _ = (scores, max_fpr);\n    0.95\n}\npub fn defend(probabilities: &Tensor) -> Result<Tensor> {\n    Ok(probabilities.clone())\n}\n",
+    );
+    write_student(
+        lab,
+        "safetensors-verify",
+        "use std::path::Path;\nuse aisec_sdk::Result;\nuse aisec_sdk::supply_chain::{FileVerdict, ManifestEntry, Verdict};\npub fn verify(dir: &Path, manifest: &[ManifestEntry]) -> Result<Vec<FileVerdict>> {\n    let _ = dir;\n    Ok(manifest.iter().map(|e| FileVerdict { path: e.path.clone(), verdict: Verdict::Ok }).collect())\n}\n",
+    );
+    let out = aisec_in(lab, &["check", "--all", "--seed", "4", "--format", "json"]);
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    for exercise in report["exercises"].as_array().unwrap() {
+        assert_eq!(exercise["verdict"], "failed", "{exercise}");
+        let side_passed = exercise["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["passed"] == true);
+        assert!(
+            side_passed,
+            "no side check passed, so the test shows nothing: {exercise}"
+        );
+        assert_eq!(exercise["score"], 0, "{exercise}");
+    }
+    assert_eq!(report["summary"]["score"], 0);
 }

@@ -136,6 +136,14 @@ pub enum Command {
         /// Override every exercise's time limit, in seconds.
         #[arg(long, value_name = "SECS")]
         time_limit: Option<u64>,
+        /// The root digest your lab's manifest must have (`aisec dev manifest --check` prints
+        /// it); any other lab grades as tampered.
+        #[arg(long, value_name = "SHA256", value_parser = manifest_digest)]
+        expect_manifest: Option<String>,
+        /// Grade even where this machine cannot confine the candidate's code fully (the
+        /// report says which sandbox level it had).
+        #[arg(long)]
+        allow_unsandboxed: bool,
     },
 
     /// Re-check an exercise whenever one of its files is saved (Ctrl-C to stop).
@@ -233,6 +241,21 @@ pub struct CheckArgs {
     /// Override every exercise's time limit, in seconds (for slow machines).
     #[arg(long, value_name = "SECS")]
     pub time_limit: Option<u64>,
+
+    /// The root digest the lab's manifest must have (a course's published value); any other
+    /// lab grades as tampered.
+    #[arg(long, value_name = "SHA256", value_parser = manifest_digest)]
+    pub expect_manifest: Option<String>,
+}
+
+/// Parses `--expect-manifest`: a sha256 root digest, 64 hexadecimal digits.
+fn manifest_digest(text: &str) -> Result<String, String> {
+    let digest = text.trim().to_ascii_lowercase();
+    if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(digest)
+    } else {
+        Err("expected a sha256 digest: 64 hexadecimal digits".into())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -262,6 +285,20 @@ pub enum DevAction {
         /// Grade the solutions over seeds 1..=N and print every check's measurements.
         #[arg(long, value_name = "N")]
         seeds: Option<u64>,
+    },
+    /// Write a new exercise (brief, manifest, api.rs, harness, stub) and its reference
+    /// solution, ready for `aisec dev check <id>`: the stub grades "not started", the solution
+    /// fails until you write it. LAB_MANIFEST is rewritten.
+    ///
+    /// Example:
+    ///   aisec dev new demo-x --track evasion && aisec dev check demo-x
+    #[command(verbatim_doc_comment)]
+    New {
+        /// The exercise id (lower-case letters, digits and -).
+        id: String,
+        /// Its track (evasion, poisoning, privacy, supply-chain, or a new one).
+        #[arg(long)]
+        track: String,
     },
     /// Rewrite LAB_MANIFEST from the lab's files (after changing crates, exercises, models or data).
     Manifest {

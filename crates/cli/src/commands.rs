@@ -49,7 +49,19 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             seed,
             format,
             time_limit,
-        } => takehome::grade(&lab, &dir, seed, format, time_limit),
+            expect_manifest,
+            allow_unsandboxed,
+        } => takehome::grade(
+            &lab,
+            &dir,
+            &takehome::GradeSettings {
+                seed,
+                format,
+                time_limit,
+                expect_manifest,
+                allow_unsandboxed,
+            },
+        ),
         Command::Watch { ids } => watch::run(&lab, &ids),
         Command::Demo(args) => demo::run(&lab, &args),
         Command::Train(args) => train::run(&lab, &args),
@@ -62,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Dev {
             action: DevAction::Manifest { check },
         } => dev::manifest(&lab, check),
+        Command::Dev {
+            action: DevAction::New { id, track },
+        } => dev::new(&lab, &id, &track),
         Command::Completions { .. } => unreachable!("handled above"),
     }
 }

@@ -93,7 +93,8 @@ pub struct Exercise {
     pub manifest: ExerciseManifest,
 }
 
-fn is_id(s: &str) -> bool {
+/// True for an id the registry reads: lower-case letters, digits and `-`, not starting with `-`.
+pub fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')

@@ -42,6 +42,9 @@ pub struct GradeOptions<'a> {
     /// Whose crate fills each exercise: the candidate's, or (for `aisec dev check`) the
     /// reference solution.
     pub variant: Variant,
+    /// The root digest the lab's manifest must have (`--expect-manifest`); a lab with any other
+    /// grades as tampered, however well it matches its own manifest.
+    pub expected_manifest: Option<String>,
     /// Told about each step.
     pub on_step: &'a mut dyn FnMut(Step<'_>),
 }
@@ -67,6 +70,22 @@ pub fn grade(
 ) -> Result<Report> {
     (options.on_step)(Step::Integrity);
     let mut integrity = integrity::verify(lab)?;
+    if let Some(expected) = &options.expected_manifest {
+        if &integrity.manifest_sha256 != expected {
+            integrity.ok = false;
+            integrity.tampered.insert(
+                0,
+                format!(
+                    "LAB_MANIFEST (root {}, expected {expected})",
+                    if integrity.manifest_sha256.is_empty() {
+                        "unreadable"
+                    } else {
+                        &integrity.manifest_sha256
+                    }
+                ),
+            );
+        }
+    }
     let mut reports = Vec::new();
     for exercise in exercises {
         let report = grade_one(lab, exercise, &mut integrity, options)?;
@@ -78,7 +97,7 @@ pub fn grade(
         aisec_sandbox::Level::Partial => SandboxLevel::Partial,
         aisec_sandbox::Level::None => SandboxLevel::None,
     };
-    Ok(Report::new(
+    let mut report = Report::new(
         env!("CARGO_PKG_VERSION"),
         options.seed,
         integrity.manifest_sha256.clone(),
@@ -88,7 +107,9 @@ pub fn grade(
         },
         reports,
         sandbox,
-    ))
+    );
+    report.expected_manifest = options.expected_manifest.clone();
+    Ok(report)
 }
 
 /// Verifies the lab again; once it has differed from its manifest it stays tampered for the

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
+pub mod scaffold;
 pub mod state;
 
 pub use error::{Error, Result};

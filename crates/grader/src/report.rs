@@ -374,11 +374,15 @@ fn one_line(text: &str) -> String {
     text.replace('\n', " ")
 }
 
-/// Points for a verdict and its checks.
+/// Points for a verdict and its checks: all of them for a pass; for a failure, a share
+/// proportional to the passed checks, but only when the exercise's core checks were reached
+/// and all passed (side checks such as "stays in the eps-ball" earn nothing on their own, so
+/// an identity attack or an empty detector scores 0); none otherwise.
 pub fn score(verdict: Verdict, points: u32, checks: &[CheckResult]) -> u32 {
+    let core_held = checks.iter().any(|c| c.core) && checks.iter().all(|c| !c.core || c.passed);
     match verdict {
         Verdict::Passed => points,
-        Verdict::Failed if !checks.is_empty() => {
+        Verdict::Failed if core_held => {
             let passed = checks.iter().filter(|c| c.passed).count() as u32;
             points * passed / checks.len() as u32
         }
@@ -862,7 +866,36 @@ mod tests {
             measured: measured.to_owned(),
             bar: format!("bar {SCRIPT} &amp;"),
             hint: format!("hint\0with NUL {ANSI}"),
+            core: false,
         }
+    }
+
+    #[test]
+    fn a_failure_earns_points_only_when_its_core_checks_held() {
+        let side = |passed| CheckResult {
+            core: false,
+            ..check("side", passed, "")
+        };
+        let core = |passed| CheckResult {
+            core: true,
+            ..check("core", passed, "")
+        };
+        // Side checks alone (an identity attack that stays in the ball) earn nothing.
+        assert_eq!(score(Verdict::Failed, 10, &[side(true), side(false)]), 0);
+        assert_eq!(
+            score(Verdict::Failed, 10, &[core(false), side(true), side(true)]),
+            0
+        );
+        assert_eq!(
+            score(
+                Verdict::Failed,
+                10,
+                &[core(true), side(true), side(false), side(false)]
+            ),
+            5
+        );
+        assert_eq!(score(Verdict::Passed, 10, &[core(true)]), 10);
+        assert_eq!(score(Verdict::Crashed, 10, &[core(true)]), 0);
     }
 
     fn exercise(id: &str, verdict: Verdict, message: Option<&str>) -> ExerciseReport {

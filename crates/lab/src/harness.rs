@@ -42,6 +42,11 @@ pub struct CheckResult {
     pub bar: String,
     /// What to look at when it fails.
     pub hint: String,
+    /// A check of the exercise's core property (FGSM's exact step, PGD's strength, detection,
+    /// separation): a failed exercise earns points only if it recorded core checks and passed
+    /// them all, so a submission that does nothing useful scores 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub core: bool,
 }
 
 /// How the harness run ended.
@@ -254,7 +259,23 @@ impl Context {
             measured: measured.into(),
             bar: bar.into(),
             hint: hint.to_owned(),
+            core: false,
         });
+    }
+
+    /// Records a check of the exercise's core property (see [`CheckResult::core`]).
+    pub fn core_check(
+        &mut self,
+        name: &str,
+        passed: bool,
+        measured: impl Into<String>,
+        bar: impl Into<String>,
+        hint: &str,
+    ) {
+        self.check(name, passed, measured, bar, hint);
+        if let Some(last) = self.checks.last_mut() {
+            last.core = true;
+        }
     }
 
     /// Unwraps what the candidate's function returned; an `Err` becomes a failed check named

@@ -42,24 +42,9 @@ pub fn grade(
     exercises: &[&Exercise],
     seed: u64,
     time_limit: Option<u64>,
+    expected_manifest: Option<String>,
 ) -> anyhow::Result<Report> {
-    grade_in(
-        lab,
-        aisec_grader::harness::target_dir(lab),
-        exercises,
-        seed,
-        time_limit,
-    )
-}
-
-/// [`grade`], building harnesses in `target`.
-pub fn grade_in(
-    lab: &LabRoot,
-    target: std::path::PathBuf,
-    exercises: &[&Exercise],
-    seed: u64,
-    time_limit: Option<u64>,
-) -> anyhow::Result<Report> {
+    let target = aisec_grader::harness::target_dir(lab);
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(Duration::from_millis(120));
     let mut on_step = |step: Step<'_>| show_step(&spinner, step);
@@ -68,6 +53,7 @@ pub fn grade_in(
         target,
         time_limit: time_limit.map(Duration::from_secs),
         variant: aisec_grader::harness::Variant::Exercise,
+        expected_manifest,
         on_step: &mut on_step,
     };
     let report = grade::grade(lab, exercises, &mut options);
@@ -101,7 +87,13 @@ pub fn run(lab: &LabRoot, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let registry = super::registry(lab)?;
     let exercises = select(&registry, &args.ids, args.all)?;
     let seed = super::seed_or_random(args.seed);
-    let report = grade(lab, &exercises, seed, args.time_limit)?;
+    let report = grade(
+        lab,
+        &exercises,
+        seed,
+        args.time_limit,
+        args.expect_manifest.clone(),
+    )?;
     print_report(&report, args.format, &exercises)
 }
 

@@ -50,6 +50,7 @@ pub fn check(lab: &LabRoot, ids: &[String], seeds: Option<u64>) -> anyhow::Resul
             target: target.clone(),
             time_limit: None,
             variant: Variant::Exercise,
+            expected_manifest: None,
             on_step: &mut quiet,
         },
     )?;
@@ -85,6 +86,7 @@ pub fn check(lab: &LabRoot, ids: &[String], seeds: Option<u64>) -> anyhow::Resul
                 target: target.clone(),
                 time_limit: None,
                 variant: Variant::Solution,
+                expected_manifest: None,
                 on_step: &mut quiet,
             },
         )?;
@@ -184,8 +186,9 @@ pub fn manifest(lab: &LabRoot, check: bool) -> anyhow::Result<Outcome> {
         let integrity = integrity::verify(lab)?;
         if integrity.ok {
             anstream::println!(
-                "{} LAB_MANIFEST is current",
-                style::paint("ok", style::GOOD)
+                "{} LAB_MANIFEST is current (root {}: give it to `--expect-manifest`)",
+                style::paint("ok", style::GOOD),
+                integrity.manifest_sha256
             );
             return Ok(Outcome::Success);
         }
@@ -201,6 +204,20 @@ pub fn manifest(lab: &LabRoot, check: bool) -> anyhow::Result<Outcome> {
         "wrote LAB_MANIFEST ({} files, root {})",
         manifest.files.len(),
         &manifest.root_sha256[..16]
+    );
+    Ok(Outcome::Success)
+}
+
+/// Writes a new exercise and its solution, and says what to do next.
+pub fn new(lab: &LabRoot, id: &str, track: &str) -> anyhow::Result<Outcome> {
+    let scaffold = aisec_grader::scaffold::new_exercise(lab, id, track)?;
+    for file in &scaffold.files {
+        anstream::println!("  wrote {}", file.display());
+    }
+    anstream::println!(
+        "{} exercise {id} ({track}); LAB_MANIFEST rewritten. Next: write solutions/{id}/src/lib.rs, \
+         then `aisec dev check {id}` (and `--seeds 10` to calibrate the bars in exercise.toml)",
+        style::paint("new", style::GOOD)
     );
     Ok(Outcome::Success)
 }

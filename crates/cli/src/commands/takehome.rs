@@ -31,23 +31,35 @@ pub fn assign(
     Ok(Outcome::Success)
 }
 
-pub fn grade(
-    lab: &LabRoot,
-    returned: &Path,
-    seed: Option<u64>,
-    format: ReportFormat,
-    time_limit: Option<u64>,
-) -> anyhow::Result<Outcome> {
-    let seed = super::seed_or_random(seed);
-    // Harnesses of the copy build in this lab's target folder, so candle is not compiled again.
+/// How `aisec grade` was asked to grade.
+pub struct GradeSettings {
+    pub seed: Option<u64>,
+    pub format: ReportFormat,
+    pub time_limit: Option<u64>,
+    pub expect_manifest: Option<String>,
+    pub allow_unsandboxed: bool,
+}
+
+pub fn grade(lab: &LabRoot, returned: &Path, settings: &GradeSettings) -> anyhow::Result<Outcome> {
+    let level = aisec_sandbox::probe();
+    if level != aisec_sandbox::Level::Full && !settings.allow_unsandboxed {
+        anyhow::bail!(
+            "this machine confines the candidate's code only to sandbox level {level} (full needs \
+             Linux with Landlock ABI 6 or later and seccomp): grade on such a machine, or pass \
+             --allow-unsandboxed to grade anyway (the report will say {level})"
+        );
+    }
+    let seed = super::seed_or_random(settings.seed);
     let spinner = indicatif::ProgressBar::new_spinner();
     spinner.enable_steady_tick(std::time::Duration::from_millis(120));
     let mut on_step = |step: aisec_grader::grade::Step<'_>| super::check::show_step(&spinner, step);
+    // Harnesses of the copy build in this lab's target folder, so candle is not compiled again.
     let mut options = aisec_grader::grade::GradeOptions {
         seed,
         target: aisec_grader::harness::target_dir(lab),
-        time_limit: time_limit.map(std::time::Duration::from_secs),
+        time_limit: settings.time_limit.map(std::time::Duration::from_secs),
         variant: aisec_grader::harness::Variant::Exercise,
+        expected_manifest: settings.expect_manifest.clone(),
         on_step: &mut on_step,
     };
     let graded = bundle::grade_returned(lab, returned, &mut options);
@@ -64,5 +76,5 @@ pub fn grade(
         .iter()
         .filter_map(|e| graded.registry.get(&e.id).ok())
         .collect();
-    super::check::print_report(&graded.report, format, &exercises)
+    super::check::print_report(&graded.report, settings.format, &exercises)
 }

@@ -72,7 +72,7 @@ pub fn run(lab: &LabRoot, ids: &[String]) -> anyhow::Result<Outcome> {
                 style::HEAD
             )
         );
-        match super::check::grade(lab, &exercises, seed, None) {
+        match super::check::grade(lab, &exercises, seed, None, None) {
             Ok(report) => anstream::print!("{}", report::to_text(&report, style::stdout_color())),
             Err(e) => style::error(&format!("{e:#}")),
         }
