@@ -84,6 +84,8 @@ pub struct Built {
     pub level: Level,
     /// The exercise they grade.
     pub exercise: String,
+    /// The private folder the binaries were copied into, removed with the last clone.
+    _private: std::sync::Arc<tempfile::TempDir>,
 }
 
 /// The result of building an exercise.
@@ -107,18 +109,53 @@ pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path
             Err(messages) => return Ok(Build::Failed(messages)),
         },
     };
+    // The binaries that will run are private copies, taken (and hashed) now, right after the
+    // build: nothing untrusted runs between the build and the copy, and the runner can write
+    // neither the target folders nor the copies' folder.
+    let private = tempfile::Builder::new()
+        .prefix("aisec-bin-")
+        .tempdir()
+        .map_err(|e| Error::io("creating a folder in", std::env::temp_dir(), e))?;
+    let checker_copy = private.path().join("checker");
+    let runner_copy = private.path().join("runner");
     Ok(Build::Ready(Built {
-        checker_sha256: sha256_of(&checker)?,
-        checker,
-        runner_sha256: sha256_of(&runner)?,
-        runner,
+        checker_sha256: copy_hashed(&checker, &checker_copy)?,
+        checker: checker_copy,
+        runner_sha256: copy_hashed(&runner, &runner_copy)?,
+        runner: runner_copy,
         level,
         exercise: exercise.id().to_owned(),
+        _private: std::sync::Arc::new(private),
     }))
 }
 
-fn sha256_of(path: &Path) -> Result<String> {
-    Ok(aisec_lab::manifest::sha256_file(path)?.1)
+/// Copies `from` to `to` (executable, read-only) and returns the sha256 of the bytes written.
+fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut input = std::fs::File::open(from).map_err(|e| Error::io("opening", from, e))?;
+    let mut output = std::fs::File::create(to).map_err(|e| Error::io("creating", to, e))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = input
+            .read(&mut buffer)
+            .map_err(|e| Error::io("reading", from, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        output
+            .write_all(&buffer[..n])
+            .map_err(|e| Error::io("writing", to, e))?;
+    }
+    drop(output);
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o500))
+        .map_err(|e| Error::io("protecting", to, e))?;
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// A generated cargo package: its folder, package name and binary.
@@ -305,15 +342,13 @@ fn build_solution_runner(lab: &LabRoot, exercise: &Exercise, target: &Path) -> R
 }
 
 /// Copies the candidate's files into `dest`: regular files only, under `src/` and the listed
-/// student files, within size caps. `Err` with a message for the candidate otherwise.
+/// student files, within size caps. `Err` with a message for the candidate otherwise. Files
+/// whose content is already there are left alone (so cargo sees nothing new and does not
+/// rebuild), and files that are no longer the candidate's are removed.
 fn stage_student_files(
     exercise: &Exercise,
     dest: &Path,
 ) -> Result<std::result::Result<(), String>> {
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(|e| Error::io("removing", dest, e))?;
-    }
-    std::fs::create_dir_all(dest).map_err(|e| Error::io("creating", dest, e))?;
     let mut files = Vec::new();
     if let Err(reason) = student_tree(&exercise.dir, "src", &mut files) {
         return Ok(Err(reason));
@@ -332,19 +367,41 @@ fn stage_student_files(
         )));
     }
     let mut total = 0u64;
+    let mut contents = Vec::new();
     for file in &files {
         let from = exercise.dir.join(file);
-        let to = dest.join(file);
-        if let Some(parent) = to.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
-        }
-        total += std::fs::copy(&from, &to).map_err(|e| Error::io("copying", &from, e))?;
+        let bytes = std::fs::read(&from).map_err(|e| Error::io("reading", &from, e))?;
+        total += bytes.len() as u64;
         if total > MAX_STUDENT_BYTES {
             return Ok(Err(format!(
                 "the student files hold more than {} MiB: keep the exercise's sources small",
                 MAX_STUDENT_BYTES >> 20
             )));
         }
+        contents.push(bytes);
+    }
+    // Whatever is staged but no longer the candidate's goes (the generated manifest stays).
+    let staged_src = dest.join("src");
+    if staged_src.is_dir() {
+        for old in aisec_lab::manifest::list_files(&staged_src)? {
+            let relative = format!("src/{old}");
+            if !files.contains(&relative) {
+                let path = dest.join(&relative);
+                std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+            }
+        }
+    }
+    for (file, bytes) in files.iter().zip(contents) {
+        let to = dest.join(file);
+        if std::fs::read(&to).ok().as_deref() == Some(bytes.as_slice()) {
+            continue;
+        }
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io("creating", parent, e))?;
+        }
+        // A file, never a link: replace whatever is there.
+        let _ = std::fs::remove_file(&to);
+        std::fs::write(&to, bytes).map_err(|e| Error::io("writing", &to, e))?;
     }
     Ok(Ok(()))
 }
@@ -416,9 +473,9 @@ fn build_candidate_runner(
         sdk = path_string(&lab.path().join("crates/sdk")),
     );
     write_if_changed(&staged.join("Cargo.toml"), &crate_manifest)?;
-    let api_copy = package.dir.join("api.rs");
     let api = exercise.dir.join("api.rs");
-    std::fs::copy(&api, &api_copy).map_err(|e| Error::io("copying", &api, e))?;
+    let declared = std::fs::read_to_string(&api).map_err(|e| Error::io("reading", &api, e))?;
+    write_if_changed(&package.dir.join("api.rs"), &declared)?;
     let manifest = runner_manifest(
         exercise.id(),
         &package.name,
@@ -761,26 +818,14 @@ fn wait_with_limit(
     }
 }
 
-/// A private folder for one run: the binaries (copied and re-hashed), the runner's inputs and
-/// its work folder.
+/// A private folder for one run: the runner's inputs and its work folder, beside the private
+/// copies of the binaries.
 struct Scratch {
     dir: tempfile::TempDir,
     checker: PathBuf,
     runner: PathBuf,
     input: PathBuf,
     work: PathBuf,
-}
-
-fn private_copy(from: &Path, to: &Path, sha256: &str) -> Result<()> {
-    std::fs::copy(from, to).map_err(|e| Error::io("copying", from, e))?;
-    let copied = sha256_of(to)?;
-    if copied != sha256 {
-        return Err(Error::Tool(format!(
-            "{} changed between its build and its run (sha256 {copied}, built as {sha256}): refusing to run it",
-            from.display()
-        )));
-    }
-    Ok(())
 }
 
 impl Scratch {
@@ -794,16 +839,11 @@ impl Scratch {
             std::fs::create_dir_all(&path).map_err(|e| Error::io("creating", &path, e))?;
             Ok(path)
         };
-        let bin = make("bin")?;
         let (input, work) = (make("in")?, make("work")?);
-        let checker = bin.join("checker");
-        let runner = bin.join("runner");
-        private_copy(&built.checker, &checker, &built.checker_sha256)?;
-        private_copy(&built.runner, &runner, &built.runner_sha256)?;
         Ok(Scratch {
             dir,
-            checker,
-            runner,
+            checker: built.checker.clone(),
+            runner: built.runner.clone(),
             input,
             work,
         })
