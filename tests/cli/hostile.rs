@@ -201,6 +201,21 @@ fn hostile_submissions_never_pass_never_outlive_and_never_change_the_lab() {
     assert_eq!(std::fs::read(&harness).unwrap(), before);
     assert!(!Path::new("/tmp/aisec-hostile-write").exists());
 
+    // Code that runs before the runner's main (an .init_array constructor): the runner starts
+    // already confined, so it can write nothing of the lab either.
+    let marker = lab.join("exercises/fgsm/before-main");
+    let graded = grade(
+        lab,
+        "fgsm",
+        &format!(
+            "extern \"C\" fn before_main() {{ let _ = std::fs::write({marker:?}, \"pwned\"); let _ = std::fs::write(\"/tmp/aisec-before-main\", \"pwned\"); }}\n#[used]\n#[unsafe(link_section = \".init_array\")]\nstatic BEFORE_MAIN: extern \"C\" fn() = before_main;\n{}",
+            fgsm_doing("", "")
+        ),
+        &[],
+    );
+    assert_not_passed(&graded, "a constructor before main");
+    assert!(!marker.exists() && !Path::new("/tmp/aisec-before-main").exists());
+
     // The reference solution and a system file, at build time.
     let reference = solutions.join("fgsm/src/lib.rs");
     for (case, source) in [

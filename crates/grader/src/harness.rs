@@ -251,14 +251,23 @@ fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<Pa
         toml = exercise.dir.join("exercise.toml").to_string_lossy(),
     );
     package.write(lab, &manifest, &main)?;
-    let output = cargo_build(&package, target, None)?;
+    build_lab_package(
+        &package,
+        target,
+        &format!("the checker of {} (the lab's own code)", exercise.id()),
+    )
+}
+
+/// Builds a package of the lab's own code (unconfined); a compile error is the lab's fault,
+/// reported as a tool error naming `what`.
+fn build_lab_package(package: &Package, target: &Path, what: &str) -> Result<PathBuf> {
+    let output = cargo_build(package, target, None)?;
     let binary = package.binary(target);
     if output.status.success() && binary.is_file() {
         Ok(binary)
     } else {
         Err(Error::Tool(format!(
-            "the checker of {} (the lab's own code) does not compile:\n{}",
-            exercise.id(),
+            "{what} does not compile:\n{}",
             compiler_messages(&String::from_utf8_lossy(&output.stderr))
         )))
     }
@@ -328,17 +337,11 @@ fn build_solution_runner(lab: &LabRoot, exercise: &Exercise, target: &Path) -> R
         &manifest,
         &runner_main(exercise.id(), &api.to_string_lossy()),
     )?;
-    let output = cargo_build(&package, target, None)?;
-    let binary = package.binary(target);
-    if output.status.success() && binary.is_file() {
-        Ok(binary)
-    } else {
-        Err(Error::Tool(format!(
-            "the reference solution of {} does not compile:\n{}",
-            exercise.id(),
-            compiler_messages(&String::from_utf8_lossy(&output.stderr))
-        )))
-    }
+    build_lab_package(
+        &package,
+        target,
+        &format!("the reference solution of {}", exercise.id()),
+    )
 }
 
 /// Copies the candidate's files into `dest`: regular files only, under `src/` and the listed
