@@ -132,30 +132,10 @@ pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path
 /// Copies `from` to `to` (executable, read-only) and returns the sha256 of the bytes written.
 fn copy_hashed(from: &Path, to: &Path) -> Result<String> {
     use std::os::unix::fs::PermissionsExt;
-    let mut input = std::fs::File::open(from).map_err(|e| Error::io("opening", from, e))?;
-    let mut output = std::fs::File::create(to).map_err(|e| Error::io("creating", to, e))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = input
-            .read(&mut buffer)
-            .map_err(|e| Error::io("reading", from, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        output
-            .write_all(&buffer[..n])
-            .map_err(|e| Error::io("writing", to, e))?;
-    }
-    drop(output);
+    let (_, sha256) = aisec_lab::manifest::sha256_copy(from, to)?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o500))
         .map_err(|e| Error::io("protecting", to, e))?;
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(sha256)
 }
 
 /// A generated cargo package: its folder, package name and binary.

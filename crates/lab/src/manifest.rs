@@ -105,6 +105,22 @@ fn hex(digest: impl AsRef<[u8]>) -> String {
 
 /// sha256 of a whole file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
+    hash_stream(path, None)
+}
+
+/// Copies `from` to `to` and returns the size and sha256 of the bytes written, reading the
+/// file once.
+pub fn sha256_copy(from: &Path, to: &Path) -> Result<(u64, String)> {
+    let mut out = std::fs::File::create(to).map_err(|e| Error::io("creating", to, e))?;
+    hash_stream(from, Some((&mut out, to)))
+}
+
+/// Hashes `path` in pieces, writing each piece to `copy` as well when given.
+fn hash_stream(
+    path: &Path,
+    mut copy: Option<(&mut std::fs::File, &Path)>,
+) -> Result<(u64, String)> {
+    use std::io::Write;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io("opening", path, e))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; PIECE];
@@ -117,6 +133,10 @@ pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
             break;
         }
         hasher.update(&buffer[..n]);
+        if let Some((out, to)) = copy.as_mut() {
+            out.write_all(&buffer[..n])
+                .map_err(|e| Error::io("writing", *to, e))?;
+        }
         size += n as u64;
     }
     Ok((size, hex(hasher.finalize())))
