@@ -207,3 +207,57 @@ fn demo_runs_offline_and_shows_digits() {
     );
     assert!(!text.contains('\x1b'), "colour codes with NO_COLOR set");
 }
+
+#[test]
+fn demo_options_come_from_each_exercise_and_bad_ones_say_what_is_accepted() {
+    let out = aisec(&[
+        "demo",
+        "evasion",
+        "--set",
+        "models=standard",
+        "--set",
+        "n=20",
+        "--set",
+        "eps=0,0.2",
+        "--seed",
+        "3",
+        "--json",
+    ]);
+    assert_exit(&out, 0);
+    let value: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = &value["exercises"]["fgsm"]["models"]["standard"];
+    let eps: Vec<f64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["eps"].as_f64().unwrap())
+        .collect();
+    assert_eq!(eps, [0.0, 0.2], "{value}");
+    assert!(
+        rows.as_array().unwrap().iter().all(|r| r["n"] == 20),
+        "{value}"
+    );
+    assert!(value["exercises"]["fgsm"]["models"]["adversarial"].is_null());
+
+    let unknown = aisec(&["demo", "evasion", "--set", "epochs=3"]);
+    assert_exit(&unknown, 2);
+    assert!(
+        stderr(&unknown).contains("--set epochs") && stderr(&unknown).contains("eps, models, n"),
+        "{}",
+        stderr(&unknown)
+    );
+    let mistyped = aisec(&["demo", "evasion", "--set", "n=many"]);
+    assert_exit(&mistyped, 2);
+    assert!(
+        stderr(&mistyped).contains("not a whole number"),
+        "{}",
+        stderr(&mistyped)
+    );
+    let bad_model = aisec(&["demo", "evasion", "--set", "models=overfit", "--set", "n=5"]);
+    assert_ne!(bad_model.status.code(), Some(0));
+    assert!(
+        stderr(&bad_model).contains("standard and/or adversarial"),
+        "{}",
+        stderr(&bad_model)
+    );
+}

@@ -2,9 +2,34 @@
 
 use aisec_lab::Result;
 use aisec_lab::checks::{self, percent};
-use aisec_lab::harness::{Context, DemoOptions};
+use aisec_lab::harness::Context;
 use aisec_lab::serde_json;
 use aisec_sdk::Tensor;
+use serde::Deserialize;
+
+/// `[settings]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    batch: usize,
+}
+
+/// `[bars]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bars {
+    min_exact_fraction: f64,
+    min_prediction_agreement: f64,
+}
+
+/// `[demo]` of exercise.toml, with `aisec demo --set` on top.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    models: Vec<String>,
+    n: usize,
+    eps: Vec<f32>,
+}
 
 /// Budgets every check run tries, plus one drawn from the seed.
 const FIXED_EPS: [f32; 3] = [0.05, 0.1, 0.2];
@@ -25,14 +50,13 @@ fn expected(x: &Tensor, gradient: &Tensor, eps: f32) -> Result<Tensor> {
     Ok((x + (gradient.sign()? * f64::from(eps))?)?.clamp(0f32, 1f32)?)
 }
 
-pub fn check(ctx: &mut Context) -> Result<()> {
+pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
     let model = ctx.model("standard")?;
-    let n = ctx.threshold("batch")? as usize;
+    let n = settings.batch;
     let batch = checks::draw(&ctx.data()?.test, n, &mut ctx.rng("batch"))?;
     let (x, y) = (batch.images(), batch.labels());
     let gradient = model.input_gradient(x, y)?;
-    let exact_bar = ctx.threshold("min_exact_fraction")?;
-    let agree_bar = ctx.threshold("min_prediction_agreement")?;
+    let (exact_bar, agree_bar) = (bars.min_exact_fraction, bars.min_prediction_agreement);
     let mut eps_list = FIXED_EPS.to_vec();
     eps_list.push(draw_eps(ctx));
     for eps in eps_list {
@@ -62,7 +86,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             .filter(|(g, w)| (*g - *w).abs() <= 1e-6)
             .count() as f64
             / want.len() as f64;
-        ctx.core_check(
+        ctx.check(
             &format!("eps {eps:.2}: equals clip(x + eps * sign(grad), 0, 1)"),
             exact >= exact_bar,
             format!("{} of pixels match", percent(exact)),
@@ -93,7 +117,8 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
+fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
+    checks::demo_attack_options(&options.models, &options.eps)?;
     let data = ctx.data()?.test.head(options.n)?;
     let sample = checks::draw(&ctx.data()?.test, 6, &mut ctx.rng("sample"))?;
     let mut models = serde_json::Map::new();
@@ -140,8 +165,8 @@ fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &mut Context) -> Result<()> {
-    let options = DemoOptions {
+pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
+    let options = Demo {
         models: vec!["standard".into()],
         n: 200,
         eps: vec![0.0, 0.1, 0.2, 0.3],
@@ -149,11 +174,6 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     show(ctx, &options)
 }
 
-pub fn demo(ctx: &mut Context) -> Result<()> {
-    let options = ctx.demo_options(
-        &["standard", "adversarial"],
-        500,
-        &[0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
-    )?;
-    show(ctx, &options)
+pub fn demo(ctx: &mut Context, _: &Settings, options: &Demo) -> Result<()> {
+    show(ctx, options)
 }

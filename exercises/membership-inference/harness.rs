@@ -1,11 +1,29 @@
 //! Grading and display for the `membership-inference` exercise (the lab's code: do not edit).
 
 use aisec_lab::checks::percent;
-use aisec_lab::harness::Context;
+use aisec_lab::harness::{Context, NoOptions};
 use aisec_lab::privacy::{self, AttackResult, Target};
 use aisec_lab::serde_json::json;
 use aisec_lab::{Error, Result, plot};
 use aisec_sdk::{Dataset, Tensor};
+use serde::Deserialize;
+
+/// `[settings]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    non_members: usize,
+}
+
+/// `[bars]` of exercise.toml (points are percentage points).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bars {
+    min_auc: f64,
+    max_fpr_above_target_points: f64,
+    max_advantage_above_label_only: f64,
+    max_accuracy_drop_points: f64,
+}
 
 /// The false-positive rate the candidate's threshold aims at.
 const TARGET_FPR: f64 = 0.05;
@@ -147,12 +165,12 @@ fn well_formed(answer: &Tensor, n: usize) -> std::result::Result<(), String> {
     }
 }
 
-pub fn check(ctx: &mut Context) -> Result<()> {
-    let n_non_members = ctx.threshold("non_members")? as usize;
-    let min_auc = ctx.threshold("min_auc")?;
-    let fpr_slack = ctx.threshold("max_fpr_above_target_points")? / 100.0;
-    let slack = ctx.threshold("max_advantage_above_label_only")?;
-    let max_drop = ctx.threshold("max_accuracy_drop_points")? / 100.0;
+pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
+    let n_non_members = settings.non_members;
+    let min_auc = bars.min_auc;
+    let fpr_slack = bars.max_fpr_above_target_points / 100.0;
+    let slack = bars.max_advantage_above_label_only;
+    let max_drop = bars.max_accuracy_drop_points / 100.0;
     let s = setup(ctx, n_non_members)?;
     let model = &s.target.model;
 
@@ -178,7 +196,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     }
     let (members, others) = split(&scores, &s.is_member);
     let result = privacy::evaluate(&members, &others)?;
-    ctx.core_check(
+    ctx.check(
         "the scores separate members from non-members",
         result.auc >= min_auc,
         format!("{} ({} members, {} non-members)", describe(&result), members.len(), others.len()),
@@ -266,8 +284,8 @@ pub fn check(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-fn show(ctx: &mut Context) -> Result<()> {
-    let n_non_members = ctx.threshold("non_members")? as usize;
+fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
+    let n_non_members = settings.non_members;
     let s = setup(ctx, n_non_members)?;
     let model = &s.target.model;
     let train_accuracy = model.accuracy(&s.target.members)?;
@@ -433,10 +451,10 @@ fn show(ctx: &mut Context) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &mut Context) -> Result<()> {
-    show(ctx)
+pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
+    show(ctx, settings)
 }
 
-pub fn demo(ctx: &mut Context) -> Result<()> {
-    show(ctx)
+pub fn demo(ctx: &mut Context, settings: &Settings, _: &NoOptions) -> Result<()> {
+    show(ctx, settings)
 }

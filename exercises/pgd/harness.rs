@@ -2,21 +2,48 @@
 
 use aisec_lab::adversary::{self, Pgd};
 use aisec_lab::checks::{self, percent};
-use aisec_lab::harness::{Context, DemoOptions};
+use aisec_lab::harness::Context;
 use aisec_lab::serde_json;
 use aisec_lab::{Result, plot};
 use aisec_sdk::Dataset;
+use serde::Deserialize;
+
+/// `[settings]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    batch: usize,
+}
+
+/// `[bars]` of exercise.toml (points are percentage points of accuracy).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bars {
+    max_points_above_reference: f64,
+    standard_min_points_below_fgsm: f64,
+    adversarial_min_points_below_fgsm: f64,
+    min_moved_by_random_start: f64,
+}
+
+/// `[demo]` of exercise.toml, with `aisec demo --set` on top.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Demo {
+    models: Vec<String>,
+    n: usize,
+    eps: Vec<f32>,
+}
 
 /// PGD-40 at eps 0.3, step 0.01: the setting every figure of this lab uses.
 const EPS: f32 = 0.3;
 const STEP: f32 = 0.01;
 const STEPS: usize = 40;
 
-pub fn check(ctx: &mut Context) -> Result<()> {
-    let n = ctx.threshold("batch")? as usize;
+pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
+    let n = settings.batch;
     let batch = checks::draw(&ctx.data()?.test, n, &mut ctx.rng("batch"))?;
     let (x, y) = (batch.images(), batch.labels());
-    let margin = ctx.threshold("max_points_above_reference")? / 100.0;
+    let margin = bars.max_points_above_reference / 100.0;
 
     for name in ["standard", "adversarial"] {
         let model = ctx.model(name)?;
@@ -60,14 +87,17 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             checks::accuracy(&model, &adv, y)?
         };
         let fgsm = checks::accuracy(&model, &adversary::fgsm(&model, x, y, EPS)?, y)?;
-        ctx.core_check(
+        ctx.check(
             &format!("{name}: as strong as the reference PGD-40"),
             theirs <= reference + margin,
             format!("accuracy under your attack {} (reference PGD {})", percent(theirs), percent(reference)),
             format!("<= {} (reference + {:.0} points)", percent(reference + margin), margin * 100.0),
             "use every step: gradient at the current point, signed step, projection; keep the best-effort loop going for all steps",
         );
-        let gap = ctx.threshold(&format!("{name}_min_points_below_fgsm"))? / 100.0;
+        let gap = match name {
+            "standard" => bars.standard_min_points_below_fgsm,
+            _ => bars.adversarial_min_points_below_fgsm,
+        } / 100.0;
         ctx.check(
             &format!("{name}: clearly stronger than FGSM"),
             theirs <= fgsm - gap,
@@ -124,7 +154,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             / xs.len() as f64;
         let same_seed_same = av == bv;
         let other_seed_differs = av != cv;
-        let min_moved = ctx.threshold("min_moved_by_random_start")?;
+        let min_moved = bars.min_moved_by_random_start;
         ctx.check(
             "random start: uniform in the ball, from the given rng only",
             moved >= min_moved
@@ -184,7 +214,8 @@ fn accuracies(
     Ok((clean / n, fgsm / n, pgd / n))
 }
 
-fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
+fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
+    checks::demo_attack_options(&options.models, &options.eps)?;
     let data = ctx.data()?.test.head(options.n)?;
     let sample = checks::draw(&ctx.data()?.test, 6, &mut ctx.rng("sample"))?;
     let mut rng = ctx.runner_rng("pgd");
@@ -285,8 +316,8 @@ fn show(ctx: &mut Context, options: &DemoOptions) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &mut Context) -> Result<()> {
-    let options = DemoOptions {
+pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
+    let options = Demo {
         models: vec!["standard".into()],
         n: 100,
         eps: vec![0.1, 0.3],
@@ -294,11 +325,6 @@ pub fn run(ctx: &mut Context) -> Result<()> {
     show(ctx, &options)
 }
 
-pub fn demo(ctx: &mut Context) -> Result<()> {
-    let options = ctx.demo_options(
-        &["standard", "adversarial"],
-        500,
-        &[0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
-    )?;
-    show(ctx, &options)
+pub fn demo(ctx: &mut Context, _: &Settings, options: &Demo) -> Result<()> {
+    show(ctx, options)
 }

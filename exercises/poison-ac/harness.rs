@@ -1,7 +1,7 @@
 //! Grading and display for the `poison-ac` exercise (the lab's code: do not edit).
 
 use aisec_lab::checks::percent;
-use aisec_lab::harness::Context;
+use aisec_lab::harness::{Context, NoOptions};
 use aisec_lab::poison::{self, FlipPlan, Poisoned};
 use aisec_lab::serde_json::json;
 use aisec_lab::{Error, Result, plot, render};
@@ -10,6 +10,23 @@ use aisec_sdk::data::N_CLASSES;
 use aisec_sdk::metrics::Confusion;
 use aisec_sdk::ndarray::Axis;
 use aisec_sdk::{Cnn, Dataset};
+use serde::Deserialize;
+
+/// `[settings]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    epochs: usize,
+}
+
+/// `[bars]` of exercise.toml (points are percentage points of accuracy).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bars {
+    min_f1: f64,
+    max_flagged_share_on_clean: f64,
+    max_points_below_clean_after_repair: f64,
+}
 
 /// A poisoned training run: the plan, the poisoned rows and the model trained on them.
 struct Run {
@@ -108,11 +125,11 @@ fn describe(detection: &Confusion) -> String {
     )
 }
 
-pub fn check(ctx: &mut Context) -> Result<()> {
-    let epochs = ctx.threshold("epochs")? as usize;
-    let min_f1 = ctx.threshold("min_f1")?;
-    let max_false_alarms = ctx.threshold("max_flagged_share_on_clean")?;
-    let max_gap = ctx.threshold("max_points_below_clean_after_repair")? / 100.0;
+pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
+    let epochs = settings.epochs;
+    let min_f1 = bars.min_f1;
+    let max_false_alarms = bars.max_flagged_share_on_clean;
+    let max_gap = bars.max_points_below_clean_after_repair / 100.0;
     let data = ctx.data()?.clone();
     // The candidate's seed is derived from the run's, never the run's itself: with the run's
     // seed, the flip plan and the flipped rows could be recomputed from the lab's code.
@@ -172,7 +189,7 @@ pub fn check(ctx: &mut Context) -> Result<()> {
         return Ok(());
     }
     let detection = poison::score(&flagged, &run.poisoned.flipped, run.poisoned.data.len());
-    ctx.core_check(
+    ctx.check(
         &format!("finds the flipped labels ({})", plan.describe()),
         detection.f1() >= min_f1,
         describe(&detection),
@@ -420,12 +437,10 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &mut Context) -> Result<()> {
-    let epochs = ctx.threshold("epochs")? as usize;
-    show(ctx, epochs)
+pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
+    show(ctx, settings.epochs)
 }
 
-pub fn demo(ctx: &mut Context) -> Result<()> {
-    let epochs = ctx.threshold("epochs")? as usize;
-    show(ctx, epochs)
+pub fn demo(ctx: &mut Context, settings: &Settings, _: &NoOptions) -> Result<()> {
+    show(ctx, settings.epochs)
 }

@@ -2,18 +2,27 @@
 
 use std::time::Instant;
 
-use aisec_lab::harness::Context;
+use aisec_lab::harness::{Context, NoOptions};
 use aisec_lab::manifest::Manifest;
 use aisec_lab::serde_json::json;
 use aisec_lab::tamper::{self, Case};
 use aisec_lab::{Error, Result};
 use aisec_sdk::supply_chain::{FileVerdict, ManifestEntry, Verdict};
+use serde::Deserialize;
 
-/// The cases that hold the verifier's core property.
-const CORE_CASES: [&str; 2] = [
-    "flipped byte in a tensor",
-    "pickle disguised as safetensors",
-];
+/// `[settings]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    large_file_mib: usize,
+}
+
+/// `[bars]` of exercise.toml.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bars {
+    max_memory_growth_mib: f64,
+}
 
 /// A temporary folder holding the clean copy of the shipped models the cases start from.
 fn clean_folder(ctx: &Context) -> Result<aisec_lab::tempfile::TempDir> {
@@ -184,9 +193,9 @@ fn large_file(ctx: &Context, size_mib: usize) -> Result<Large> {
     })
 }
 
-pub fn check(ctx: &mut Context) -> Result<()> {
-    let size_mib = ctx.threshold("large_file_mib")? as usize;
-    let max_growth = ctx.threshold("max_memory_growth_mib")?;
+pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
+    let size_mib = settings.large_file_mib;
+    let max_growth = bars.max_memory_growth_mib;
     let clean = clean_folder(ctx)?;
     let out = input_folder(ctx)?;
     let cases = tamper::generate(clean.path(), out.path(), ctx.seed())?;
@@ -211,15 +220,8 @@ pub fn check(ctx: &mut Context) -> Result<()> {
             .filter(|(_, e)| **e != Verdict::Ok)
             .map(|(p, e)| format!("{p}: {}", verdict_text(e)))
             .collect();
-        // Detecting an edited tensor and refusing a disguised pickle are what a verifier is
-        // for: without them, the cases an all-OK verifier passes earn nothing.
-        let record = if CORE_CASES.contains(&case.name.as_str()) {
-            Context::core_check
-        } else {
-            Context::check
-        };
-        record(
-            ctx,
+        // exercise.toml marks the cases that hold the core property.
+        ctx.check(
             &case.name,
             right,
             if right {
@@ -323,11 +325,10 @@ fn show(ctx: &mut Context, size_mib: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn run(ctx: &mut Context) -> Result<()> {
+pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
     show(ctx, 64)
 }
 
-pub fn demo(ctx: &mut Context) -> Result<()> {
-    let size = ctx.threshold("large_file_mib")? as usize;
-    show(ctx, size)
+pub fn demo(ctx: &mut Context, settings: &Settings, _: &NoOptions) -> Result<()> {
+    show(ctx, settings.large_file_mib)
 }

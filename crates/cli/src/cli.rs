@@ -169,7 +169,7 @@ pub enum Command {
     ///
     /// Examples:
     ///   aisec demo
-    ///   aisec demo evasion --model adversarial --n 200 --eps 0.1,0.3 --seed 7 --json
+    ///   aisec demo evasion --set models=adversarial --set n=200 --set eps=0.1,0.3 --seed 7 --json
     #[command(verbatim_doc_comment)]
     Demo(DemoArgs),
 
@@ -321,17 +321,10 @@ pub struct DemoArgs {
     /// Only this track (evasion, poisoning, privacy, supply-chain); default: every track.
     pub track: Option<String>,
 
-    /// Models to attack: standard, adversarial or all (comma-separated list allowed).
-    #[arg(long, value_name = "MODEL")]
-    pub model: Option<String>,
-
-    /// Test digits to evaluate on: a number, or "all".
-    #[arg(long, value_name = "N")]
-    pub n: Option<String>,
-
-    /// L-inf budgets, comma-separated (e.g. 0,0.1,0.3).
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    pub eps: Option<Vec<f32>>,
+    /// A demo option over the exercise's `[demo]` defaults, as KEY=VALUE (repeatable; lists
+    /// comma-separated), e.g. --set models=adversarial --set n=200 --set eps=0.1,0.3.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub set: Vec<(String, String)>,
 
     /// Seed of every random draw (default: random, printed).
     #[arg(long)]
@@ -432,4 +425,14 @@ pub enum ManifestAction {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A `KEY=VALUE` argument.
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!("{text:?} is not KEY=VALUE (e.g. n=200)")),
+    }
 }

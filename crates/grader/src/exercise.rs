@@ -2,87 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{Error, Result};
 
-/// The `exercise.toml` format this grader reads.
-pub const FORMAT: u32 = 1;
+pub use aisec_lab::exercise::{
+    Calibration, DeclaredCheck, Difficulty, ExerciseManifest, FORMAT, Kind, is_id,
+    is_plain_relative,
+};
 
 /// The tracks, in the order they are taught; exercises of other tracks come after, by name.
 pub const TRACKS: [&str; 4] = ["evasion", "poisoning", "privacy", "supply-chain"];
-
-/// What kind of work the exercise asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Kind {
-    /// Implement functions against the SDK; graded by property checks.
-    Code,
-    /// Analyse artefacts and answer in `answers.toml`; graded against salted digests.
-    Investigate,
-}
-
-/// How hard the exercise is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Difficulty {
-    /// An hour or less.
-    Easy,
-    /// A few hours.
-    Medium,
-    /// A day.
-    Hard,
-}
-
-/// The calibration that set the thresholds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Calibration {
-    /// The command that measured it.
-    pub command: String,
-    /// What it measured, and how the bars follow from it.
-    pub notes: String,
-}
-
-/// The contents of `exercise.toml`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExerciseManifest {
-    /// Format version; must be [`FORMAT`].
-    pub format: u32,
-    /// Identifier; equals the folder name (lower-case letters, digits and `-`).
-    pub id: String,
-    /// One-line title.
-    pub title: String,
-    /// The track (`evasion`, `poisoning`, ...).
-    pub track: String,
-    /// Position within the track.
-    pub order: u32,
-    /// Code or investigation.
-    pub kind: Kind,
-    /// How hard.
-    pub difficulty: Difficulty,
-    /// Points for passing every check.
-    pub points: u32,
-    /// The interview topics the exercise backs, in our own words.
-    pub topics: Vec<String>,
-    /// MITRE ATLAS technique ids (`AML.T0043`).
-    pub atlas: Vec<String>,
-    /// OWASP Machine Learning Security Top 10 ids (`ML01`).
-    pub owasp_ml: Vec<String>,
-    /// The files the candidate edits, relative to the exercise folder.
-    pub student_files: Vec<String>,
-    /// Wall-clock limit for one check run, seconds.
-    pub time_limit_s: u64,
-    /// Address-space limit of the check process, MiB.
-    pub memory_limit_mb: u64,
-    /// Hints, in the order `aisec hint` gives them.
-    pub hints: Vec<String>,
-    /// Bars the checks hold the candidate to (read by the harness).
-    pub thresholds: toml::Table,
-    /// How the thresholds were set.
-    pub calibration: Calibration,
-}
 
 /// An exercise found in the lab.
 #[derive(Debug, Clone)]
@@ -93,102 +21,14 @@ pub struct Exercise {
     pub manifest: ExerciseManifest,
 }
 
-/// True for an id the registry reads: lower-case letters, digits and `-`, not starting with `-`.
-pub fn is_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-}
-
-fn is_atlas(s: &str) -> bool {
-    let rest = s.strip_prefix("AML.T").unwrap_or("");
-    let (main, sub) = rest.split_once('.').unwrap_or((rest, ""));
-    main.len() == 4
-        && main.bytes().all(|b| b.is_ascii_digit())
-        && (sub.is_empty() || (sub.len() == 3 && sub.bytes().all(|b| b.is_ascii_digit())))
-}
-
-fn is_owasp_ml(s: &str) -> bool {
-    s.len() == 4 && s.starts_with("ML") && s[2..].bytes().all(|b| b.is_ascii_digit())
-}
-
-/// True for a plain relative path (no `..`, not absolute, `/`-separated).
-pub fn is_plain_relative(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && path
-            .split('/')
-            .all(|p| !p.is_empty() && p != "." && p != "..")
-}
-
-impl ExerciseManifest {
-    /// Parses and validates `text`, read from `path` in folder `folder_name`.
-    pub fn parse(text: &str, path: &Path, folder_name: &str) -> Result<ExerciseManifest> {
-        let m: ExerciseManifest = toml::from_str(text)
-            .map_err(|e| Error::manifest(path, format!("not a valid exercise manifest: {e}")))?;
-        let bad = |reason: String| Err(Error::manifest(path, reason));
-        if m.format != FORMAT {
-            return bad(format!(
-                "format {} is not supported (this aisec reads format {FORMAT})",
-                m.format
-            ));
-        }
-        if !is_id(&m.id) || m.id != folder_name {
-            return bad(format!(
-                "id {:?} must equal the folder name {folder_name:?} and use a-z, 0-9 and -",
-                m.id
-            ));
-        }
-        if m.title.trim().is_empty() || m.track.trim().is_empty() {
-            return bad("title and track must not be empty".into());
-        }
-        if m.points == 0 {
-            return bad("points must be at least 1".into());
-        }
-        if let Some(bad_id) = m.atlas.iter().find(|a| !is_atlas(a)) {
-            return bad(format!(
-                "atlas id {bad_id:?} is not a MITRE ATLAS technique id like AML.T0043"
-            ));
-        }
-        if let Some(bad_id) = m.owasp_ml.iter().find(|a| !is_owasp_ml(a)) {
-            return bad(format!(
-                "owasp_ml id {bad_id:?} is not an OWASP ML Top 10 id like ML01"
-            ));
-        }
-        if m.student_files.is_empty() || !m.student_files.iter().all(|f| is_plain_relative(f)) {
-            return bad("student_files must list one or more plain relative paths".into());
-        }
-        if !(1..=3600).contains(&m.time_limit_s) {
-            return bad(format!(
-                "time_limit_s {} must be between 1 and 3600",
-                m.time_limit_s
-            ));
-        }
-        if m.memory_limit_mb < 256 {
-            return bad(format!(
-                "memory_limit_mb {} is below the 256 MiB minimum",
-                m.memory_limit_mb
-            ));
-        }
-        if m.hints.is_empty() || m.topics.is_empty() {
-            return bad("hints and topics must not be empty".into());
-        }
-        Ok(m)
-    }
-}
-
 impl Exercise {
     /// Reads `dir/exercise.toml`.
     pub fn load(dir: &Path) -> Result<Exercise> {
         let path = dir.join("exercise.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
-        let folder = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let manifest = ExerciseManifest::parse(&text, &path, &folder)?;
+        let manifest = ExerciseManifest::load(dir).map_err(|e| match e {
+            aisec_lab::Error::Malformed { path, reason } => Error::manifest(path, reason),
+            other => Error::Lab(other),
+        })?;
         for file in &manifest.student_files {
             if !dir.join(file).is_file() {
                 return Err(Error::manifest(
@@ -248,24 +88,65 @@ impl Exercise {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A `--set key=value` value read as the type of the `[demo]` default it replaces: a list
+/// (comma-separated), an integer, a float, a boolean or text.
+fn demo_value(default: &toml::Value, text: &str) -> std::result::Result<serde_json::Value, String> {
+    use serde_json::Value as Json;
+    let scalar = |like: &toml::Value, text: &str| -> std::result::Result<Json, String> {
+        let text = text.trim();
+        match like {
+            toml::Value::Integer(_) => text
+                .parse::<i64>()
+                .map(Json::from)
+                .map_err(|_| format!("{text:?} is not a whole number")),
+            toml::Value::Float(_) => text
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Json::from)
+                .ok_or_else(|| format!("{text:?} is not a number")),
+            toml::Value::Boolean(_) => text
+                .parse::<bool>()
+                .map(Json::from)
+                .map_err(|_| format!("{text:?} is not true or false")),
+            _ => Ok(Json::from(text)),
+        }
+    };
+    match default {
+        toml::Value::Array(items) => {
+            let like = items
+                .first()
+                .cloned()
+                .unwrap_or(toml::Value::String(String::new()));
+            text.split(',')
+                .filter(|part| !part.trim().is_empty())
+                .map(|part| scalar(&like, part))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Json::Array)
+        }
+        other => scalar(other, text),
+    }
+}
 
-    #[test]
-    fn ids_and_tags_are_checked() {
-        assert!(is_id("poison-ac") && !is_id("Poison") && !is_id("a/b") && !is_id(""));
-        assert!(
-            is_atlas("AML.T0043")
-                && is_atlas("AML.T0018.001")
-                && !is_atlas("T0043")
-                && !is_atlas("AML.T43")
-        );
-        assert!(is_owasp_ml("ML01") && !is_owasp_ml("LLM01") && !is_owasp_ml("ML1"));
-        assert!(
-            is_plain_relative("src/lib.rs")
-                && !is_plain_relative("../x")
-                && !is_plain_relative("/etc/passwd")
-        );
+impl Exercise {
+    /// The demo options among `sets` (`key=value` pairs from `aisec demo --set`) that this
+    /// exercise's `[demo]` table declares, typed like its defaults; the keys it took.
+    pub fn demo_overrides(
+        &self,
+        sets: &[(String, String)],
+    ) -> Result<(serde_json::Map<String, serde_json::Value>, Vec<String>)> {
+        let mut options = serde_json::Map::new();
+        let mut taken = Vec::new();
+        for (key, text) in sets {
+            let Some(default) = self.manifest.demo.get(key) else {
+                continue;
+            };
+            let value = demo_value(default, text).map_err(|why| {
+                Error::Usage(format!("--set {key}={text} for {}: {why}", self.id()))
+            })?;
+            options.insert(key.clone(), value);
+            taken.push(key.clone());
+        }
+        Ok((options, taken))
     }
 }

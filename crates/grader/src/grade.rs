@@ -11,7 +11,7 @@ use aisec_lab::LabRoot;
 use aisec_lab::harness::{Mode, Outcome};
 use aisec_lab::manifest::sha256_file;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::exercise::Exercise;
 use crate::harness::{self, Build, RunEnd, RunRequest, Variant};
 use crate::integrity::{self, Integrity};
@@ -208,6 +208,13 @@ fn grade_one(
             report.verdict = Verdict::Crashed;
             report.message = Some(why);
         }
+        RunEnd::Finished(result) if result.outcome == Outcome::Refused => {
+            return Err(Error::Tool(format!(
+                "the checker of {} refused to grade: {}",
+                exercise.id(),
+                result.message.unwrap_or_default()
+            )));
+        }
         RunEnd::Finished(result) => {
             report.checks = result.checks;
             report.verdict = match result.outcome {
@@ -218,14 +225,14 @@ fn grade_one(
                 {
                     Verdict::Passed
                 }
-                Outcome::Completed => Verdict::Failed,
+                Outcome::Completed | Outcome::Refused => Verdict::Failed,
             };
             report.message = match result.outcome {
                 Outcome::NotStarted => Some(
                     "a todo!() is still in the way: implement the functions in src/lib.rs".into(),
                 ),
                 Outcome::Crashed => Some(result.message.unwrap_or_default()),
-                Outcome::Completed => None,
+                Outcome::Completed | Outcome::Refused => None,
             };
         }
     }

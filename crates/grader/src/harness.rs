@@ -23,12 +23,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aisec_lab::LabRoot;
+use aisec_lab::exercise::{DeclaredCheck, GRADING_CHECK};
 use aisec_lab::harness::{HarnessResult, Mode, RESULT_SCHEMA, Request, RunnerSpec};
 use aisec_sandbox::{Level, Policy, Sockets};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::exercise::Exercise;
+use crate::report;
 
 /// Which crate fills the exercise's API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,8 @@ pub struct Built {
     pub level: Level,
     /// The exercise they grade.
     pub exercise: String,
+    /// The checks its manifest declares, the only ones a result may hold.
+    pub checks: Vec<DeclaredCheck>,
     /// The private folder the binaries were copied into, removed with the last clone.
     _private: std::sync::Arc<tempfile::TempDir>,
 }
@@ -125,6 +129,7 @@ pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path
         runner: runner_copy,
         level,
         exercise: exercise.id().to_owned(),
+        checks: exercise.manifest.checks.clone(),
         _private: std::sync::Arc::new(private),
     }))
 }
@@ -209,6 +214,7 @@ fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<Pa
          [dependencies]\n\
          aisec-sdk = {{ path = {sdk} }}\n\
          aisec-lab = {{ path = {lab_crate} }}\n\
+         serde = {{ version = \"1\", features = [\"derive\"] }}\n\
          exercise = {{ package = {stubs}, path = \"exercise\" }}\n\n\
          [workspace]\n\n{profiles}",
         id = exercise.id(),
@@ -966,7 +972,9 @@ pub fn run(
     })
 }
 
-/// The checker's result, if it is one for this exercise and this seed, in the expected schema.
+/// The checker's result, if it is one for this exercise and this seed, in the expected schema,
+/// with only the checks the exercise declares, each once; whether a check is core is taken
+/// from the declaration, not from the result.
 fn accept_result(
     bytes: &[u8],
     built: &Built,
@@ -989,6 +997,31 @@ fn accept_result(
     if result.seed != request.seed {
         return Err(format!("seed {}, expected {}", result.seed, request.seed));
     }
+    let mut result = result;
+    for check in &mut result.checks {
+        if check.name == GRADING_CHECK && !check.passed {
+            check.core = false;
+            continue;
+        }
+        let Some(declared) = aisec_lab::exercise::declared(&built.checks, &check.name) else {
+            return Err(format!(
+                "check {:?} is not one the exercise declares",
+                report::sanitize(&check.name)
+            ));
+        };
+        check.core = declared.core;
+    }
+    let mut names: Vec<&str> = result.checks.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    if let Some(twice) = names
+        .windows(2)
+        .find(|w| w[0] == w[1] && w[0] != GRADING_CHECK)
+    {
+        return Err(format!(
+            "check {:?} is reported twice",
+            report::sanitize(twice[0])
+        ));
+    }
     Ok(result)
 }
 
@@ -1007,7 +1040,117 @@ fn describe_checker_death(status: std::process::ExitStatus, stderr: &str, why: &
 
 #[cfg(test)]
 mod tests {
-    use super::compiler_messages;
+    use super::*;
+    use aisec_lab::harness::{CheckResult, Outcome};
+
+    fn built(checks: &[(&str, bool)]) -> Built {
+        Built {
+            checker: PathBuf::new(),
+            checker_sha256: String::new(),
+            runner: PathBuf::new(),
+            runner_sha256: String::new(),
+            level: Level::Full,
+            exercise: "fgsm".into(),
+            checks: checks
+                .iter()
+                .map(|(name, core)| DeclaredCheck {
+                    name: (*name).into(),
+                    core: *core,
+                })
+                .collect(),
+            _private: std::sync::Arc::new(tempfile::tempdir().unwrap()),
+        }
+    }
+
+    fn result(checks: &[(&str, bool, bool)]) -> Vec<u8> {
+        let result = HarnessResult {
+            schema: RESULT_SCHEMA.into(),
+            exercise: "fgsm".into(),
+            seed: 7,
+            outcome: Outcome::Completed,
+            checks: checks
+                .iter()
+                .map(|(name, passed, core)| CheckResult {
+                    name: (*name).into(),
+                    passed: *passed,
+                    measured: String::new(),
+                    bar: String::new(),
+                    hint: String::new(),
+                    core: *core,
+                })
+                .collect(),
+            message: None,
+            output: None,
+        };
+        serde_json::to_vec(&result).unwrap()
+    }
+
+    fn request() -> RunRequest {
+        RunRequest {
+            mode: Mode::Check,
+            seed: 7,
+            time_limit: Duration::from_secs(1),
+            memory_mb: 256,
+            json: false,
+            color: false,
+            options: serde_json::Map::new(),
+            capture_stdout: true,
+            capture_stderr: true,
+        }
+    }
+
+    #[test]
+    fn a_result_holds_only_declared_checks_once_with_declared_core() {
+        let built = built(&[("eps {eps}: runs", false), ("eps {eps}: exact", true)]);
+        let accepted = accept_result(
+            &result(&[
+                ("eps 0.10: exact", true, false),
+                ("eps 0.20: exact", false, false),
+            ]),
+            &built,
+            &request(),
+        )
+        .unwrap();
+        assert!(
+            accepted.checks.iter().all(|c| c.core),
+            "core comes from the declaration"
+        );
+
+        let invented = accept_result(
+            &result(&[("everything passed", true, false)]),
+            &built,
+            &request(),
+        );
+        assert!(
+            invented
+                .unwrap_err()
+                .contains("not one the exercise declares")
+        );
+        let twice = accept_result(
+            &result(&[
+                ("eps 0.10: exact", true, false),
+                ("eps 0.10: exact", true, false),
+            ]),
+            &built,
+            &request(),
+        );
+        assert!(twice.unwrap_err().contains("twice"));
+        // A passed "grading" check is not the harness's failure record: refused.
+        let grading = accept_result(&result(&[("grading", true, false)]), &built, &request());
+        assert!(grading.is_err());
+        let failed_grading =
+            accept_result(&result(&[("grading", false, true)]), &built, &request()).unwrap();
+        assert!(!failed_grading.checks[0].core);
+        let other_seed = accept_result(
+            &result(&[]),
+            &built,
+            &RunRequest {
+                seed: 8,
+                ..request()
+            },
+        );
+        assert!(other_seed.unwrap_err().contains("seed"));
+    }
 
     #[test]
     fn compiler_errors_keep_their_snippets_and_drop_warnings() {

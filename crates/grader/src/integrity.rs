@@ -42,12 +42,11 @@ pub struct Integrity {
 /// The student's area of an exercise folder: `src/` plus the listed student files.
 fn student_area(exercise_dir: &Path) -> Vec<String> {
     let mut area = vec!["src".to_owned(), "Cargo.lock".to_owned()];
-    let listed = std::fs::read_to_string(exercise_dir.join("exercise.toml"))
-        .ok()
-        .and_then(|text| toml::from_str::<toml::Table>(&text).ok())
-        .and_then(|t| t.get("student_files").and_then(|f| f.as_array()).cloned())
-        .unwrap_or_default();
-    area.extend(listed.iter().filter_map(|v| v.as_str().map(str::to_owned)));
+    // An unreadable manifest still leaves `src/` as the student's: the manifest file itself
+    // is covered, so its damage shows as tampering.
+    if let Ok(manifest) = aisec_lab::exercise::ExerciseManifest::load(exercise_dir) {
+        area.extend(manifest.student_files);
+    }
     area
 }
 

@@ -2,6 +2,7 @@
 //! isolated harness builds and runs, verdicts, and reports (text, JSON, JUnit XML).
 
 pub mod bundle;
+pub mod dev;
 pub mod error;
 pub mod exercise;
 pub mod grade;

@@ -19,15 +19,15 @@ use std::sync::Mutex;
 
 use aisec_sdk::rng::{self, Rng};
 use aisec_sdk::{Cnn, Mnist};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::exercise::{self, DeclaredCheck, ExerciseManifest, GRADING_CHECK, Section};
 use crate::paths::LabRoot;
 
 /// Version tag of [`HarnessResult`].
-pub const RESULT_SCHEMA: &str = "aisec-harness/1";
-
-/// The panic message `todo!()` produces: reaching one means the candidate has not started.
+pub const RESULT_SCHEMA: &str = "aisec-harness/2";
 
 /// One graded property: what was measured, against which bar.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +59,10 @@ pub enum Outcome {
     NotStarted,
     /// The candidate's code panicked.
     Crashed,
+    /// The checker could not serve the request, before any candidate code ran: the
+    /// exercise's own files are at fault, or the demo options are not acceptable (the message
+    /// says which).
+    Refused,
 }
 
 /// What a harness writes to its result file.
@@ -92,27 +96,34 @@ pub enum Mode {
     Demo,
 }
 
-/// The functions every `harness.rs` provides.
-pub struct Entry {
+/// The functions every `harness.rs` provides, with the types it reads `exercise.toml` as:
+/// `S` from `[settings]`, `B` from `[bars]`, `D` from `[demo]` with the command line's
+/// `--set` on top. Each is a serde struct that denies unknown fields, so a misspelt key stops
+/// the checker before any candidate code runs.
+pub struct Entry<S, B, D> {
     /// Records the exercise's checks.
-    pub check: fn(&mut Context) -> Result<()>,
+    pub check: fn(&mut Context, &S, &B) -> Result<()>,
     /// Shows what the code does on a sample.
-    pub run: fn(&mut Context) -> Result<()>,
+    pub run: fn(&mut Context, &S) -> Result<()>,
     /// The demo (run with the reference solution).
-    pub demo: fn(&mut Context) -> Result<()>,
+    pub demo: fn(&mut Context, &S, &D) -> Result<()>,
 }
 
+/// The demo options of an exercise whose demo takes none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoOptions {}
+
 /// What a harness function works with: the seed, the lab's data and models, the exercise's
-/// thresholds, and where checks and output go.
+/// declared checks, and where checks and output go.
 pub struct Context {
     exercise: String,
-    thresholds: toml::Table,
+    declared: Vec<DeclaredCheck>,
     seed: u64,
     lab: LabRoot,
     out_dir: PathBuf,
     json: bool,
     color: bool,
-    options: serde_json::Map<String, serde_json::Value>,
     checks: Vec<CheckResult>,
     output: Option<serde_json::Value>,
     data: OnceCell<Mnist>,
@@ -121,18 +132,18 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context for exercise `exercise` with `thresholds`, outside any harness process (tests).
-    pub fn new(exercise: &str, thresholds: toml::Table, seed: u64, lab: LabRoot) -> Context {
-        let out_dir = lab.out().join(exercise);
+    /// A context for the exercise `manifest` describes, on `seed`, with `lab`'s data and
+    /// models.
+    pub fn new(manifest: &ExerciseManifest, seed: u64, lab: LabRoot) -> Context {
+        let out_dir = lab.out().join(&manifest.id);
         Context {
-            exercise: exercise.to_owned(),
-            thresholds,
+            exercise: manifest.id.clone(),
+            declared: manifest.checks.clone(),
             seed,
             lab,
             out_dir,
             json: false,
             color: false,
-            options: serde_json::Map::new(),
             checks: Vec::new(),
             output: None,
             data: OnceCell::new(),
@@ -216,18 +227,6 @@ impl Context {
         &self.lab
     }
 
-    /// A number from the `[thresholds]` table of `exercise.toml`.
-    pub fn threshold(&self, key: &str) -> Result<f64> {
-        match self.thresholds.get(key) {
-            Some(toml::Value::Float(v)) => Ok(*v),
-            Some(toml::Value::Integer(v)) => Ok(*v as f64),
-            _ => Err(Error::invalid(
-                format!("threshold {key:?} of exercise {}", self.exercise),
-                "missing from [thresholds] in exercise.toml, or not a number",
-            )),
-        }
-    }
-
     /// The bundled digits (loaded once).
     pub fn data(&self) -> Result<&Mnist> {
         if self.data.get().is_none() {
@@ -244,7 +243,9 @@ impl Context {
         Ok(Cnn::load(&self.lab.model(name))?)
     }
 
-    /// Records a check.
+    /// Records a check. Its name must be one `[[checks]]` in `exercise.toml` declares (which
+    /// also says whether it is a core check); an undeclared one is recorded as a failed
+    /// `grading` check instead, since the grader would refuse the result.
     pub fn check(
         &mut self,
         name: &str,
@@ -253,29 +254,26 @@ impl Context {
         bar: impl Into<String>,
         hint: &str,
     ) {
+        let Some(declared) = exercise::declared(&self.declared, name) else {
+            self.checks.push(CheckResult {
+                name: GRADING_CHECK.to_owned(),
+                passed: false,
+                measured: format!("the harness recorded an undeclared check {name:?}"),
+                bar: "every check declared in [[checks]] of exercise.toml".into(),
+                hint: "a fault of the lab, not of your code: declare the check".into(),
+                core: false,
+            });
+            return;
+        };
+        let core = declared.core;
         self.checks.push(CheckResult {
             name: name.to_owned(),
             passed,
             measured: measured.into(),
             bar: bar.into(),
             hint: hint.to_owned(),
-            core: false,
+            core,
         });
-    }
-
-    /// Records a check of the exercise's core property (see [`CheckResult::core`]).
-    pub fn core_check(
-        &mut self,
-        name: &str,
-        passed: bool,
-        measured: impl Into<String>,
-        bar: impl Into<String>,
-        hint: &str,
-    ) {
-        self.check(name, passed, measured, bar, hint);
-        if let Some(last) = self.checks.last_mut() {
-            last.core = true;
-        }
     }
 
     /// Unwraps what the candidate's function returned; an `Err` becomes a failed check named
@@ -318,11 +316,6 @@ impl Context {
         Ok(&self.out_dir)
     }
 
-    /// An option passed on the command line (demo settings such as `models` or `n`).
-    pub fn option(&self, key: &str) -> Option<&serde_json::Value> {
-        self.options.get(key)
-    }
-
     /// Prints `text` to stdout unless the output is JSON.
     pub fn say(&self, text: &str) {
         if !self.json {
@@ -345,47 +338,6 @@ impl Context {
         }
         bar.set_prefix(what.to_owned());
         bar
-    }
-}
-
-/// Demo settings passed on the command line (`--model`, `--n`, `--eps`), with defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemoOptions {
-    /// Shipped models to use, by name.
-    pub models: Vec<String>,
-    /// Test digits to evaluate on (the first n of the test split).
-    pub n: usize,
-    /// L-inf budgets.
-    pub eps: Vec<f32>,
-}
-
-impl Context {
-    /// The demo options, falling back to the given defaults for those not passed.
-    pub fn demo_options(&self, models: &[&str], n: usize, eps: &[f32]) -> Result<DemoOptions> {
-        let bad = |what: &str| Error::invalid(format!("demo option {what}"), "has the wrong type");
-        let models = match self.option("models") {
-            None => models.iter().map(|m| (*m).to_owned()).collect(),
-            Some(v) => v
-                .as_array()
-                .ok_or_else(|| bad("models"))?
-                .iter()
-                .filter_map(|m| m.as_str().map(str::to_owned))
-                .collect(),
-        };
-        let n = match self.option("n") {
-            None => n,
-            Some(v) => v.as_u64().ok_or_else(|| bad("n"))? as usize,
-        };
-        let eps = match self.option("eps") {
-            None => eps.to_vec(),
-            Some(v) => v
-                .as_array()
-                .ok_or_else(|| bad("eps"))?
-                .iter()
-                .filter_map(|e| e.as_f64().map(|e| e as f32))
-                .collect(),
-        };
-        Ok(DemoOptions { models, n, eps })
     }
 }
 
@@ -441,7 +393,7 @@ pub struct Request {
     pub json: bool,
     /// Colour on stdout.
     pub color: bool,
-    /// Mode options (demo settings).
+    /// Demo options given on the command line, over the `[demo]` table's defaults.
     #[serde(default)]
     pub options: serde_json::Map<String, serde_json::Value>,
     /// How to start the runner that holds the candidate's code.
@@ -488,19 +440,53 @@ fn limit_memory(megabytes: u64) {
     let _ = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes);
 }
 
-fn exercise_parts(exercise_toml: &str) -> (String, toml::Table) {
-    let table: toml::Table = toml::from_str(exercise_toml).unwrap_or_default();
-    let id = table
+/// The demo options: the `[demo]` table with the command line's values on top, as `D`.
+fn demo_options<D: DeserializeOwned>(
+    manifest: &ExerciseManifest,
+    given: &serde_json::Map<String, serde_json::Value>,
+) -> Result<D> {
+    let mut options = serde_json::to_value(&manifest.demo)
+        .map_err(|e| Error::invalid("the [demo] table", e.to_string()))?;
+    if let Some(table) = options.as_object_mut() {
+        table.extend(given.clone());
+    }
+    serde_json::from_value(options).map_err(|e| {
+        Error::invalid(
+            format!("demo options of {}", manifest.id),
+            format!("{e} (set them with --set key=value)"),
+        )
+    })
+}
+
+/// What the checker of the exercise reads from `exercise.toml`, typed; an error stops it
+/// before any candidate code runs.
+struct Loaded<S, B, D> {
+    manifest: ExerciseManifest,
+    settings: S,
+    bars: B,
+    demo: Option<D>,
+}
+
+fn load<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
+    exercise_toml: &str,
+    request: &Request,
+) -> Result<Loaded<S, B, D>> {
+    let toml: toml::Table = toml::from_str(exercise_toml)
+        .map_err(|e| Error::malformed("exercise.toml", e.message().to_owned()))?;
+    let id = toml
         .get("id")
-        .and_then(|v| v.as_str())
-        .unwrap_or("unknown")
-        .to_owned();
-    let thresholds = table
-        .get("thresholds")
-        .and_then(|v| v.as_table())
-        .cloned()
+        .and_then(toml::Value::as_str)
         .unwrap_or_default();
-    (id, thresholds)
+    let manifest = ExerciseManifest::parse(exercise_toml, Path::new("exercise.toml"), id)?;
+    Ok(Loaded {
+        settings: manifest.section(Section::Settings)?,
+        bars: manifest.section(Section::Bars)?,
+        demo: match request.mode {
+            Mode::Demo => Some(demo_options(&manifest, &request.options)?),
+            Mode::Check | Mode::Run => None,
+        },
+        manifest,
+    })
 }
 
 /// Sets up how the runner is started, on the first call into the candidate's code.
@@ -526,7 +512,10 @@ fn install_runner(spec: RunnerSpec) {
 /// The checker program's `main`: reads the [`Request`] from the socket on stdin, runs
 /// `entry`'s function for the mode with the candidate's functions in a sandboxed runner, and
 /// writes the result back on the socket. Exit code 0 when a result was written, 2 otherwise.
-pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
+pub fn main<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
+    exercise_toml: &str,
+    entry: Entry<S, B, D>,
+) -> ExitCode {
     // SAFETY: the generated `main` calls this first, before any thread starts.
     #[allow(unsafe_code)]
     unsafe {
@@ -551,11 +540,28 @@ pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
         }
     };
     limit_memory(request.memory_mib);
-    let (id, thresholds) = exercise_parts(exercise_toml);
-    let mut context = Context::new(&id, thresholds, request.seed, LabRoot::at(&request.lab));
+    let loaded: Loaded<S, B, D> = match load(exercise_toml, &request) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let refusal = HarnessResult {
+                schema: RESULT_SCHEMA.to_owned(),
+                exercise: toml::from_str::<toml::Table>(exercise_toml)
+                    .ok()
+                    .and_then(|t| t.get("id")?.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                seed: request.seed,
+                outcome: Outcome::Refused,
+                checks: Vec::new(),
+                message: Some(e.to_string()),
+                output: None,
+            };
+            return send(&mut socket, &refusal);
+        }
+    };
+    let mut context = Context::new(&loaded.manifest, request.seed, LabRoot::at(&request.lab));
+    let id = loaded.manifest.id.clone();
     context.json = request.json;
     context.color = request.color;
-    context.options = request.options.clone();
     context.input_dir = Some(request.runner.input_dir.clone());
     if let Some(out) = &request.out_dir {
         context.out_dir = out.clone();
@@ -569,22 +575,26 @@ pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
             *last = Some(text);
         }
     }));
-    let function = match request.mode {
-        Mode::Check => entry.check,
-        Mode::Run => entry.run,
-        Mode::Demo => entry.demo,
-    };
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| function(&mut context)));
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (settings, context) = (&loaded.settings, &mut context);
+        match (request.mode, &loaded.demo) {
+            (Mode::Check, _) => (entry.check)(context, settings, &loaded.bars),
+            (Mode::Run, _) => (entry.run)(context, settings),
+            (Mode::Demo, Some(options)) => (entry.demo)(context, settings, options),
+            (Mode::Demo, None) => Err(Error::invalid("demo", "the options were not loaded")),
+        }
+    }));
     let (outcome, message) = match ran {
         Ok(Ok(())) => (Outcome::Completed, None),
         Ok(Err(e)) => {
-            context.check(
-                "grading",
-                false,
-                format!("could not be graded: {e}"),
-                "gradable output",
-                "see the message",
-            );
+            context.checks.push(CheckResult {
+                name: GRADING_CHECK.to_owned(),
+                passed: false,
+                measured: format!("could not be graded: {e}"),
+                bar: "gradable output".into(),
+                hint: "see the message".into(),
+                core: false,
+            });
             (Outcome::Completed, Some(e.to_string()))
         }
         Err(payload) => match payload.downcast::<aisec_wire::client::Failure>() {
@@ -618,7 +628,12 @@ pub fn main(exercise_toml: &str, entry: Entry) -> ExitCode {
         message,
         output: context.output,
     };
-    let written = serde_json::to_string(&result)
+    send(&mut socket, &result)
+}
+
+/// Writes `result` on the grader's socket; the checker's exit code.
+fn send(socket: &mut std::os::unix::net::UnixStream, result: &HarnessResult) -> ExitCode {
+    let written = serde_json::to_string(result)
         .map_err(|e| e.to_string())
         .and_then(|text| {
             use std::io::Write;

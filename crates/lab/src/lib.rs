@@ -6,6 +6,7 @@ pub mod adversary;
 pub mod bench;
 pub mod checks;
 pub mod error;
+pub mod exercise;
 pub mod harness;
 pub mod manifest;
 pub mod paths;

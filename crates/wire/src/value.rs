@@ -117,7 +117,7 @@ impl Value for Tensor {
     fn take(bytes: &[u8]) -> Result<Self, WireError> {
         let mut tensors = take_tensors(bytes, "tensor")?;
         let tensor = named(&mut tensors, "t", DType::F32)?;
-        if tensors.len() != 0 || !(1..=4).contains(&tensor.rank()) {
+        if !tensors.is_empty() || !(1..=4).contains(&tensor.rank()) {
             return Err(error(format!(
                 "expected one f32 tensor of rank 1 to 4, got rank {} and {} more tensors",
                 tensor.rank(),

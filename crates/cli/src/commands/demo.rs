@@ -15,41 +15,6 @@ use crate::style;
 
 const MODELS: [&str; 3] = ["standard", "adversarial", "overfit"];
 
-/// The demo options the harnesses read, from the command line.
-fn options(args: &DemoArgs) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
-    let mut options = serde_json::Map::new();
-    if let Some(model) = &args.model {
-        let mut models = Vec::new();
-        for name in model.split(',').map(str::trim) {
-            match name {
-                "all" => models.extend(["standard", "adversarial"]),
-                "standard" | "adversarial" => models.push(name),
-                other => anyhow::bail!("--model {other:?}: use standard, adversarial or all"),
-            }
-        }
-        models.dedup();
-        options.insert("models".into(), serde_json::json!(models));
-    }
-    if let Some(n) = &args.n {
-        let n: usize = if n == "all" {
-            usize::MAX >> 1
-        } else {
-            n.parse()
-                .with_context(|| format!("--n {n:?}: use a number or all"))?
-        };
-        anyhow::ensure!(n > 0, "--n must be at least 1");
-        options.insert("n".into(), serde_json::json!(n));
-    }
-    if let Some(eps) = &args.eps {
-        anyhow::ensure!(
-            eps.iter().all(|e| (0.0..=1.0).contains(e)),
-            "--eps values must be in [0, 1]"
-        );
-        options.insert("eps".into(), serde_json::json!(eps));
-    }
-    Ok(options)
-}
-
 /// The shipped models on held-out digits, and six digits as the standard model reads them.
 fn overview(lab: &LabRoot) -> anyhow::Result<()> {
     let (data, _) = super::load_data(lab, None)?;
@@ -106,7 +71,29 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
         }
         None => registry.tracks(),
     };
-    let options = options(args)?;
+    // Every --set key must mean something to at least one exercise shown; each exercise
+    // gets the keys its [demo] table declares.
+    let mut unused: Vec<&str> = args.set.iter().map(|(k, _)| k.as_str()).collect();
+    let mut known: Vec<String> = Vec::new();
+    for track in &tracks {
+        for exercise in registry.track(track)? {
+            let (_, taken) = exercise.demo_overrides(&args.set)?;
+            unused.retain(|key| !taken.iter().any(|t| t == key));
+            known.extend(exercise.manifest.demo.keys().cloned());
+        }
+    }
+    if let Some(key) = unused.first() {
+        known.sort();
+        known.dedup();
+        anyhow::bail!(
+            "--set {key}: no exercise shown takes it; demo options here: {}",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
     let seed = super::seed_or_random(args.seed);
     if args.track.is_none() && !args.json {
         overview(lab)?;
@@ -136,7 +123,7 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
                 memory_mb: exercise.manifest.memory_limit_mb,
                 json: args.json,
                 color: style::stdout_color(),
-                options: options.clone(),
+                options: exercise.demo_overrides(&args.set)?.0,
                 capture_stdout: args.json,
                 capture_stderr: false,
             };

@@ -212,7 +212,9 @@ pub fn run(lab: &LabRoot, id: &str, seed: Option<u64>) -> anyhow::Result<Outcome
     match output.end {
         RunEnd::Finished(result) => match result.outcome {
             HarnessOutcome::Completed if result.message.is_none() => Ok(Outcome::Success),
-            HarnessOutcome::Completed => anyhow::bail!("{}", result.message.unwrap_or_default()),
+            HarnessOutcome::Completed | HarnessOutcome::Refused => {
+                anyhow::bail!("{}", result.message.unwrap_or_default())
+            }
             HarnessOutcome::NotStarted => {
                 anstream::println!(
                     "{} your code still reaches a todo!(): implement {} first (aisec show {id}, aisec hint {id})",
