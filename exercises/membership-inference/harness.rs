@@ -44,7 +44,13 @@ fn setup(ctx: &Context, n_non_members: usize) -> Result<Setup> {
     let bar = ctx.progress(steps as u64, "training the target on its members");
     let target = privacy::train_target(data, ctx.seed(), |_| bar.inc(1))?;
     bar.finish_and_clear();
-    let non_members = privacy::non_members(&data.test, n_non_members, ctx.seed(), "non-members")?;
+    let non_members = privacy::non_members(
+        &target,
+        &data.train,
+        n_non_members,
+        ctx.seed(),
+        "non-members",
+    )?;
     let both = Dataset::concat(&[&target.members, &non_members])?;
     let order = aisec_sdk::rng::permutation(both.len(), &mut ctx.rng("order"));
     let is_member = order.iter().map(|&i| i < target.members.len()).collect();

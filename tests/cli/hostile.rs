@@ -20,6 +20,19 @@ fn fgsm_doing(prelude: &str, body: &str) -> String {
     format!("{prelude}\n{FGSM}{body}\n    Ok(images.clone())\n}}\n")
 }
 
+/// The body of a function `fingerprint(row: &[f32]) -> u64`: FNV-1a over the row's pixels as
+/// bytes, the same in the test and in a candidate's source.
+const FINGERPRINT: &str = "let mut h: u64 = 0xcbf29ce484222325; for &v in row { h ^= (v * 255.0).round() as u64; h = h.wrapping_mul(0x100000001b3); } h";
+
+fn fingerprint(row: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &v in row {
+        h ^= (v * 255.0).round() as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
 /// What one hostile grade produced.
 struct Graded {
     report: serde_json::Value,
@@ -115,7 +128,7 @@ fn hostile_submissions_never_pass_never_outlive_and_never_change_the_lab() {
 
     // Forged results: write a passing result to every descriptor and the usual places, then
     // exit 0 before the checker can object.
-    let forged = r#"{"schema":"aisec-harness/1","exercise":"fgsm","seed":918273,"outcome":"completed","checks":[{"name":"x","passed":true,"measured":"","bar":"","hint":""}],"message":null,"output":null}"#;
+    let forged = r#"{"schema":"aisec-harness/2","exercise":"fgsm","seed":918273,"outcome":"completed","checks":[{"name":"x","passed":true,"measured":"","bar":"","hint":""}],"message":null,"output":null}"#;
     let graded = grade(
         lab,
         "fgsm",
@@ -328,6 +341,42 @@ fn hostile_submissions_never_pass_never_outlive_and_never_change_the_lab() {
         Vec::<String>::new(),
         "a child survived"
     );
+
+    // The ground truth looked up in public data: a table of the bundled test split's images
+    // (a public file) in the source, calling every record found there a non-member. Members
+    // and non-members both come from the training split, so the table says nothing.
+    let test_split = aisec_sdk::Mnist::bundled().unwrap().test;
+    let rows = test_split
+        .images()
+        .flatten_from(1)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    let table: Vec<String> = rows.iter().map(|r| fingerprint(r).to_string()).collect();
+    let lookup = format!(
+        "use aisec_sdk::{{Cnn, Result, Tensor}};\n\
+         const TEST_SPLIT: [u64; {n}] = [{list}];\n\
+         fn fingerprint(row: &[f32]) -> u64 {{ {FINGERPRINT} }}\n\
+         pub fn membership_scores(model: &Cnn, images: &Tensor, labels: &[u32]) -> Result<Vec<f64>> {{\n\
+             let _ = (model, labels);\n\
+             let rows = images.flatten_from(1)?.to_vec2::<f32>()?;\n\
+             Ok(rows.iter().map(|r| if TEST_SPLIT.contains(&fingerprint(r)) {{ 0.0 }} else {{ 1.0 }}).collect())\n\
+         }}\n\
+         pub fn choose_threshold(scores: &[f64], max_fpr: f64) -> f64 {{ let _ = (scores, max_fpr); 0.5 }}\n\
+         pub fn defend(probabilities: &Tensor) -> Result<Tensor> {{ Ok(probabilities.clone()) }}\n",
+        n = table.len(),
+        list = table.join(", "),
+    );
+    let graded = grade(lab, "membership-inference", &lookup, &[]);
+    assert_not_passed(&graded, "membership looked up in the public test split");
+    let core = graded.report["exercises"][0]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "the scores separate members from non-members")
+        .cloned()
+        .unwrap_or_else(|| panic!("no separation check:\n{}", graded.text));
+    assert_eq!(core["passed"], false, "{core}");
 
     // A TCP connection to a listener on the loopback address.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -58,6 +58,98 @@ fn lab_tag(lab: &LabRoot) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
+/// The lab's library crates that generated packages depend on, with the root manifest they
+/// inherit settings from.
+const SHARED_CRATES: [&str; 4] = ["crates/sdk", "crates/wire", "crates/sandbox", "crates/lab"];
+
+/// A copy of the lab's library crates ([`SHARED_CRATES`] and the root `Cargo.toml`) in
+/// `target/aisec/crates/<digest>/`, named by the digest of their contents.
+///
+/// Generated packages depend on this copy rather than on the lab's own folders, so labs with
+/// the same crates (every copy `aisec grade` makes of the issuer's lab, a returned bundle
+/// graded twice) compile them once per target folder instead of once per location. The copy
+/// is written once, completely, then renamed into place, and checked against its name before
+/// every use; the candidate's code can write neither it nor the target folder.
+fn shared_crates(lab: &LabRoot, target: &Path) -> Result<PathBuf> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let root_manifest = lab.path().join("Cargo.toml");
+    files.push((
+        "Cargo.toml".into(),
+        std::fs::read(&root_manifest).map_err(|e| Error::io("reading", &root_manifest, e))?,
+    ));
+    for krate in SHARED_CRATES {
+        let dir = lab.path().join(krate);
+        for file in aisec_lab::manifest::list_files(&dir)? {
+            let path = dir.join(&file);
+            let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+            files.push((format!("{krate}/{file}"), bytes));
+        }
+    }
+    files.sort();
+    let digest = tree_digest(files.iter().map(|(p, b)| (p.as_str(), b.as_slice())));
+    let parent = target.join("aisec/crates");
+    let dir = parent.join(&digest[..16]);
+    if dir.is_dir() {
+        if copied_digest(&dir).as_deref() == Some(digest.as_str()) {
+            return Ok(dir);
+        }
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+    }
+    std::fs::create_dir_all(&parent).map_err(|e| Error::io("creating", &parent, e))?;
+    let fresh = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(&parent)
+        .map_err(|e| Error::io("creating a folder in", &parent, e))?;
+    for (file, bytes) in &files {
+        let to = fresh.path().join(file);
+        if let Some(folder) = to.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| Error::io("creating", folder, e))?;
+        }
+        std::fs::write(&to, bytes).map_err(|e| Error::io("writing", &to, e))?;
+    }
+    let staged = fresh.keep();
+    if std::fs::rename(&staged, &dir).is_err() {
+        // Another grader put the same crates in place first: use its copy.
+        let _ = std::fs::remove_dir_all(&staged);
+        if copied_digest(&dir).as_deref() != Some(digest.as_str()) {
+            return Err(Error::Tool(format!(
+                "could not put the lab's crates in place at {}",
+                dir.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// sha256 over `(path, contents)` pairs, sorted by path, each length-prefixed.
+fn tree_digest<'a>(files: impl Iterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut hasher = Sha256::new();
+    for (path, bytes) in files {
+        hasher.update((path.len() as u64).to_le_bytes());
+        hasher.update(path.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The digest of a copy made by [`shared_crates`], recomputed from its files.
+fn copied_digest(dir: &Path) -> Option<String> {
+    let mut files = Vec::new();
+    for file in aisec_lab::manifest::list_files(dir).ok()? {
+        let bytes = std::fs::read(dir.join(&file)).ok()?;
+        files.push((file, bytes));
+    }
+    files.sort();
+    Some(tree_digest(
+        files.iter().map(|(p, b)| (p.as_str(), b.as_slice())),
+    ))
+}
+
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
@@ -105,10 +197,11 @@ pub enum Build {
 /// `target`.
 pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path) -> Result<Build> {
     let level = aisec_sandbox::probe();
-    let checker = build_checker(lab, exercise, target)?;
+    let crates = shared_crates(lab, target)?;
+    let checker = build_checker(lab, exercise, target, &crates)?;
     let runner = match variant {
-        Variant::Solution => build_solution_runner(lab, exercise, target)?,
-        Variant::Exercise => match build_candidate_runner(lab, exercise, target, level)? {
+        Variant::Solution => build_solution_runner(lab, exercise, target, &crates)?,
+        Variant::Exercise => match build_candidate_runner(lab, exercise, target, &crates, level)? {
             Ok(runner) => runner,
             Err(messages) => return Ok(Build::Failed(messages)),
         },
@@ -169,7 +262,12 @@ impl Package {
     }
 }
 
-fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<PathBuf> {
+fn build_checker(
+    lab: &LabRoot,
+    exercise: &Exercise,
+    target: &Path,
+    crates: &Path,
+) -> Result<PathBuf> {
     let name = format!("aisec-checker-{}-{}", exercise.id(), lab_tag(lab));
     let package = Package {
         dir: target.join("aisec/checker").join(&name),
@@ -191,8 +289,8 @@ fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<Pa
              [dependencies]\naisec-sdk = {{ path = {sdk} }}\naisec-wire = {{ path = {wire} }}\n",
             id = exercise.id(),
             stubs = toml_string(&stubs_name),
-            sdk = path_string(&root.join("crates/sdk")),
-            wire = path_string(&root.join("crates/wire")),
+            sdk = path_string(&crates.join("crates/sdk")),
+            wire = path_string(&crates.join("crates/wire")),
         ),
     )?;
     write_if_changed(
@@ -220,8 +318,8 @@ fn build_checker(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<Pa
         id = exercise.id(),
         name = toml_string(&package.name),
         stubs = toml_string(&stubs_name),
-        sdk = path_string(&root.join("crates/sdk")),
-        lab_crate = path_string(&root.join("crates/lab")),
+        sdk = path_string(&crates.join("crates/sdk")),
+        lab_crate = path_string(&crates.join("crates/lab")),
         profiles = lab_profiles(root)?,
     );
     let main = format!(
@@ -274,7 +372,7 @@ fn runner_main(id: &str, api: &str) -> String {
 fn runner_manifest(
     id: &str,
     name: &str,
-    root: &Path,
+    crates: &Path,
     crate_name: &str,
     crate_path: &str,
 ) -> Result<String> {
@@ -288,15 +386,20 @@ fn runner_manifest(
          exercise = {{ package = {crate_name}, path = {crate_path} }}\n\n\
          [workspace]\n\n{profiles}",
         name = toml_string(name),
-        sdk = path_string(&root.join("crates/sdk")),
-        wire = path_string(&root.join("crates/wire")),
+        sdk = path_string(&crates.join("crates/sdk")),
+        wire = path_string(&crates.join("crates/wire")),
         crate_name = toml_string(crate_name),
         crate_path = toml_string(crate_path),
-        profiles = lab_profiles(root)?,
+        profiles = lab_profiles(crates)?,
     ))
 }
 
-fn build_solution_runner(lab: &LabRoot, exercise: &Exercise, target: &Path) -> Result<PathBuf> {
+fn build_solution_runner(
+    lab: &LabRoot,
+    exercise: &Exercise,
+    target: &Path,
+    crates: &Path,
+) -> Result<PathBuf> {
     let name = format!("aisec-runner-{}-solution-{}", exercise.id(), lab_tag(lab));
     let package = Package {
         dir: target.join("aisec/runner").join(&name),
@@ -310,13 +413,22 @@ fn build_solution_runner(lab: &LabRoot, exercise: &Exercise, target: &Path) -> R
             crate_dir.display()
         )));
     }
-    let manifest = runner_manifest(
-        exercise.id(),
-        &package.name,
-        lab.path(),
-        &format!("{}-solution", exercise.id()),
-        &crate_dir.to_string_lossy(),
+    // The solution crate is mirrored beside the runner with a generated manifest, so that it
+    // links the same copy of the SDK as the runner (see `shared_crates`).
+    let mirrored = package.dir.join("exercise");
+    let mut sources = Vec::new();
+    for file in aisec_lab::manifest::list_files(&crate_dir.join("src"))? {
+        let path = crate_dir.join("src").join(&file);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("reading", &path, e))?;
+        sources.push((format!("src/{file}"), bytes));
+    }
+    mirror(&sources, &mirrored)?;
+    let solution = format!("{}-solution", exercise.id());
+    write_if_changed(
+        &mirrored.join("Cargo.toml"),
+        &crate_manifest(&solution, crates),
     )?;
+    let manifest = runner_manifest(exercise.id(), &package.name, crates, &solution, "exercise")?;
     let api = exercise.dir.join("api.rs");
     package.write(
         lab,
@@ -369,18 +481,37 @@ fn stage_student_files(
         }
         contents.push(bytes);
     }
-    // Whatever is staged but no longer the candidate's goes (the generated manifest stays).
+    let files: Vec<(String, Vec<u8>)> = files.into_iter().zip(contents).collect();
+    mirror(&files, dest)?;
+    Ok(Ok(()))
+}
+
+/// The manifest of a crate the runner links (the candidate's or a reference solution): the
+/// SDK of `crates` as its one dependency.
+fn crate_manifest(name: &str, crates: &Path) -> String {
+    format!(
+        "[package]\nname = {name}\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\npath = \"src/lib.rs\"\n\n[dependencies]\naisec-sdk = {{ path = {sdk} }}\n",
+        name = toml_string(name),
+        sdk = path_string(&crates.join("crates/sdk")),
+    )
+}
+
+/// Makes `dest/src/` hold exactly `files` (paths relative to `dest`, under `src/`), rewriting
+/// only what changed so that cargo rebuilds only what changed; the generated manifest beside
+/// them stays.
+fn mirror(files: &[(String, Vec<u8>)], dest: &Path) -> Result<()> {
     let staged_src = dest.join("src");
     if staged_src.is_dir() {
         for old in aisec_lab::manifest::list_files(&staged_src)? {
             let relative = format!("src/{old}");
-            if !files.contains(&relative) {
+            if !files.iter().any(|(f, _)| *f == relative) {
                 let path = dest.join(&relative);
                 std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
             }
         }
     }
-    for (file, bytes) in files.iter().zip(contents) {
+    for (file, bytes) in files {
         let to = dest.join(file);
         if std::fs::read(&to).ok().as_deref() == Some(bytes.as_slice()) {
             continue;
@@ -392,7 +523,7 @@ fn stage_student_files(
         let _ = std::fs::remove_file(&to);
         std::fs::write(&to, bytes).map_err(|e| Error::io("writing", &to, e))?;
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 /// Lists `relative` (a file, or a folder recursively) under `root` into `out`; a symbolic link
@@ -442,6 +573,7 @@ fn build_candidate_runner(
     lab: &LabRoot,
     exercise: &Exercise,
     target: &Path,
+    crates: &Path,
     level: Level,
 ) -> Result<std::result::Result<PathBuf, String>> {
     let candidate = candidate_target(target);
@@ -455,25 +587,22 @@ fn build_candidate_runner(
         return Ok(Err(reason));
     }
     // The candidate's crate manifest is generated, not copied: its one dependency is the SDK.
-    let crate_manifest = format!(
-        "[package]\nname = {name}\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [lib]\npath = \"src/lib.rs\"\n\n[dependencies]\naisec-sdk = {{ path = {sdk} }}\n",
-        name = toml_string(exercise.id()),
-        sdk = path_string(&lab.path().join("crates/sdk")),
-    );
-    write_if_changed(&staged.join("Cargo.toml"), &crate_manifest)?;
+    write_if_changed(
+        &staged.join("Cargo.toml"),
+        &crate_manifest(exercise.id(), crates),
+    )?;
     let api = exercise.dir.join("api.rs");
     let declared = std::fs::read_to_string(&api).map_err(|e| Error::io("reading", &api, e))?;
     write_if_changed(&package.dir.join("api.rs"), &declared)?;
     let manifest = runner_manifest(
         exercise.id(),
         &package.name,
-        lab.path(),
+        crates,
         exercise.id(),
         "exercise",
     )?;
     package.write(lab, &manifest, &runner_main(exercise.id(), "api.rs"))?;
-    let confinement = BuildConfinement::new(lab, &candidate, level)?;
+    let confinement = BuildConfinement::new(crates, &candidate, level)?;
     let output = cargo_build(&package, &candidate, Some(&confinement))?;
     let binary = package.binary(&candidate);
     if output.status.success() && binary.is_file() {
@@ -499,7 +628,7 @@ struct BuildConfinement {
 }
 
 impl BuildConfinement {
-    fn new(lab: &LabRoot, candidate: &Path, level: Level) -> Result<BuildConfinement> {
+    fn new(crates: &Path, candidate: &Path, level: Level) -> Result<BuildConfinement> {
         let tmp = candidate.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|e| Error::io("creating", &tmp, e))?;
         let mut read: Vec<PathBuf> =
@@ -510,9 +639,9 @@ impl BuildConfinement {
                 .filter(|p| p.exists()),
         );
         // The SDK and the protocol crate, and the root manifest they inherit settings from.
-        read.push(lab.path().join("crates/sdk"));
-        read.push(lab.path().join("crates/wire"));
-        read.push(lab.path().join("Cargo.toml"));
+        read.push(crates.join("crates/sdk"));
+        read.push(crates.join("crates/wire"));
+        read.push(crates.join("Cargo.toml"));
         let mut write = vec![candidate.to_owned()];
         write.extend(existing(&["/dev/null"]));
         // cargo takes its package-cache lock and records what it used in its home at every

@@ -1,5 +1,6 @@
 //! Membership-inference targets and the lab's reference attack: an overfit model trained at
-//! check time on members drawn from the seed, and disjoint non-member sets to test it against.
+//! check time on members drawn from the seed, and disjoint non-member sets to test it against
+//! (drawn from the same training split, so the data itself says nothing of membership).
 
 use aisec_sdk::metrics::Roc;
 use aisec_sdk::rng;
@@ -33,16 +34,37 @@ pub fn train_target(data: &Mnist, seed: u64, on_step: impl FnMut(&Progress)) -> 
     })
 }
 
-/// `n` rows of `split` drawn with `(seed, purpose)`, none of which the target was trained on
-/// (the test and population splits are disjoint from the training split by construction).
-pub fn non_members(split: &Dataset, n: usize, seed: u64, purpose: &str) -> Result<Dataset> {
-    if n > split.len() {
+/// `n` rows of the training split the target was not trained on, drawn with `(seed, purpose)`.
+///
+/// Members and non-members both come from the training split, so that nothing about a record
+/// (which public split it is in, a fingerprint of the bundled data) tells one from the other:
+/// only the model's behaviour does.
+pub fn non_members(
+    target: &Target,
+    train: &Dataset,
+    n: usize,
+    seed: u64,
+    purpose: &str,
+) -> Result<Dataset> {
+    let mut is_member = vec![false; train.len()];
+    for &row in &target.member_rows {
+        if let Some(slot) = is_member.get_mut(row) {
+            *slot = true;
+        }
+    }
+    let outside: Vec<usize> = (0..train.len()).filter(|&r| !is_member[r]).collect();
+    if n > outside.len() {
         return Err(Error::invalid(
             "non-members",
-            format!("asked for {n} rows of a split of {}", split.len()),
+            format!(
+                "asked for {n} rows, but the training split has {} outside the target's members",
+                outside.len()
+            ),
         ));
     }
-    crate::checks::draw(split, n, &mut rng::rng(seed, purpose))
+    let order = rng::permutation(outside.len(), &mut rng::rng(seed, purpose));
+    let rows: Vec<usize> = order[..n].iter().map(|&i| outside[i]).collect();
+    Ok(train.select(&rows)?)
 }
 
 /// The reference attack's score of each record: the log-odds its output row gives the true
@@ -276,11 +298,15 @@ mod tests {
             let distinct: std::collections::HashSet<usize> = rows.iter().copied().collect();
             assert_eq!(distinct.len(), rows.len());
             assert!(rows.iter().all(|&r| r < data.train.len()));
-            let members = pixels(&data.train.select(&rows).unwrap());
-            let unseen: std::collections::HashSet<Vec<u8>> =
-                pixels(&non_members(&data.test, 500, seed, "non-members").unwrap())
-                    .into_iter()
-                    .collect();
+            let target = Target {
+                model: Cnn::init(seed).unwrap(),
+                members: data.train.select(&rows).unwrap(),
+                member_rows: rows,
+            };
+            let members = pixels(&target.members);
+            let drawn = non_members(&target, &data.train, 500, seed, "non-members").unwrap();
+            let unseen: std::collections::HashSet<Vec<u8>> = pixels(&drawn).into_iter().collect();
+            assert_eq!(unseen.len(), 500, "seed {seed}: 500 distinct non-members");
             for image in &members {
                 assert!(
                     !unseen.contains(image),
@@ -291,8 +317,15 @@ mod tests {
                     "seed {seed}: a member is among the known non-members"
                 );
             }
+            let again = non_members(&target, &data.train, 500, seed, "non-members").unwrap();
+            assert_eq!(pixels(&again), pixels(&drawn), "same seed, same draw");
         }
-        assert!(non_members(&data.test, data.test.len() + 1, 1, "x").is_err());
+        let target = Target {
+            model: Cnn::init(1).unwrap(),
+            members: data.train.head(1).unwrap(),
+            member_rows: vec![0],
+        };
+        assert!(non_members(&target, &data.train, data.train.len(), 1, "x").is_err());
     }
 
     #[test]
