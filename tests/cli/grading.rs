@@ -354,3 +354,50 @@ fn submissions_that_do_nothing_useful_score_zero() {
     }
     assert_eq!(report["summary"]["score"], 0);
 }
+
+#[test]
+fn dev_new_writes_an_exercise_that_dev_check_grades_at_once() {
+    let lab = copy_of_lab();
+    let new = aisec_in(lab.path(), &["dev", "new", "demo-x", "--track", "evasion"]);
+    assert_exit(&new, 0);
+    let exercise = lab.path().join("exercises/demo-x");
+    for file in [
+        "exercise.toml",
+        "README.md",
+        "api.rs",
+        "harness.rs",
+        "src/lib.rs",
+        "stub/lib.rs",
+    ] {
+        assert!(exercise.join(file).is_file(), "{file} not written");
+    }
+    // As written: the stub is not started and the solution, still a todo!(), does not pass.
+    let first = aisec_in(lab.path(), &["dev", "check", "demo-x"]);
+    assert_exit(&first, 1);
+    let text = stdout(&first);
+    assert!(
+        text.contains("demo-x") && text.contains("not started"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the reference solution is not started"),
+        "{text}"
+    );
+    // With a solution written, the new exercise passes its own check.
+    std::fs::write(
+        lab.path().join("solutions/demo-x/src/lib.rs"),
+        "use aisec_sdk::{Cnn, Result, Tensor};\n\
+         pub fn attack(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32) -> Result<Tensor> {\n    \
+             let gradient = model.input_gradient(images, labels)?;\n    \
+             Ok((images + (gradient.sign()? * f64::from(eps))?)?.clamp(0f32, 1f32)?)\n}\n",
+    )
+    .unwrap();
+    assert_exit(&aisec_in(lab.path(), &["dev", "manifest"]), 0);
+    let second = aisec_in(lab.path(), &["dev", "check", "demo-x"]);
+    assert_exit(&second, 0);
+    assert!(
+        stdout(&second).contains("dev check passed"),
+        "{}",
+        stdout(&second)
+    );
+}
