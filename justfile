@@ -28,3 +28,7 @@ lint:
 retrain PRESET SEED="1":
     cargo run --release -- train --preset {{PRESET}} --seed {{SEED}} --out models/{{PRESET}}.safetensors
     cargo run --release -- manifest create models
+
+# Wall time of `aisec check --all` on the reference solutions, against another built checkout.
+bench-grading OTHER RUNS="5":
+    docs/bench/grading-wall-time.sh {{OTHER}} {{RUNS}}

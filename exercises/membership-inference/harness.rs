@@ -39,16 +39,16 @@ struct Setup {
 
 fn setup(ctx: &Context, n_non_members: usize) -> Result<Setup> {
     let data = ctx.data()?;
-    let config = aisec_lab::presets::Preset::Overfit.config(ctx.seed(), None);
+    let config = aisec_lab::presets::Preset::Overfit.config(ctx.draw_seed(), None);
     let steps = config.steps(aisec_lab::presets::OVERFIT_MEMBERS);
     let bar = ctx.progress(steps as u64, "training the target on its members");
-    let target = privacy::train_target(data, ctx.seed(), |_| bar.inc(1))?;
+    let target = privacy::train_target(data, ctx.draw_seed(), |_| bar.inc(1))?;
     bar.finish_and_clear();
     let non_members = privacy::non_members(
         &target,
         &data.train,
         n_non_members,
-        ctx.seed(),
+        ctx.draw_seed(),
         "non-members",
     )?;
     let both = Dataset::concat(&[&target.members, &non_members])?;

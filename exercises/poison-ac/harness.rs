@@ -49,9 +49,9 @@ fn poisoned_run(ctx: &Context, epochs: usize) -> Result<Run> {
 
 /// Trains the lab's poisoning CNN on `data`, with a progress bar.
 fn train(ctx: &Context, data: &Dataset, epochs: usize, what: &str) -> Result<Cnn> {
-    let steps = poison::train_config(ctx.seed(), epochs).steps(data.len());
+    let steps = poison::train_config(ctx.draw_seed(), epochs).steps(data.len());
     let bar = ctx.progress(steps as u64, what);
-    let model = poison::train(data, ctx.seed(), epochs, |_| bar.inc(1))?;
+    let model = poison::train(data, ctx.draw_seed(), epochs, |_| bar.inc(1))?;
     bar.finish_and_clear();
     Ok(model)
 }
@@ -168,6 +168,9 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         "a class whose two clusters are both its own digit is not poisoned: flag nothing there",
     );
 
+    // The poisoned set is the clean one with some labels changed: a runner that kept the
+    // clean call's labels would find the flips by comparing. The next call starts a new one.
+    ctx.fresh_runner()?;
     let run = poisoned_run(ctx, epochs)?;
     let plan = run.poisoned.plan;
 
@@ -262,6 +265,9 @@ fn cluster_class(
 
 fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
     let data = ctx.data()?.clone();
+    // The poisoned set is the clean one with some labels changed: a runner that kept the
+    // clean call's labels would find the flips by comparing. The next call starts a new one.
+    ctx.fresh_runner()?;
     let run = poisoned_run(ctx, epochs)?;
     let plan = run.poisoned.plan;
     let train_set = &run.poisoned.data;
@@ -293,7 +299,7 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
     ctx.say("label  rows  clusters     silhouette  poisoned  flagged");
     let mut target_clusters = None;
     for class in 0..N_CLASSES as u32 {
-        let c = cluster_class(&activations, train_set, class, ctx.seed())?;
+        let c = cluster_class(&activations, train_set, class, ctx.draw_seed())?;
         let poisoned = c.rows.iter().filter(|&&r| is_poison[r]).count();
         let flagged_here = c.rows.iter().filter(|&&r| is_flagged[r]).count();
         ctx.say(&format!(

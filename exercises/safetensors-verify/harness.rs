@@ -151,7 +151,7 @@ impl Large {
 fn large_file(ctx: &Context, size_mib: usize) -> Result<Large> {
     let dir = input_folder(ctx)?;
     let path = dir.path().join("large.safetensors");
-    tamper::write_large(&path, size_mib, ctx.seed())?;
+    tamper::write_large(&path, size_mib, ctx.draw_seed())?;
     let expected = entries(&Manifest::create(dir.path())?);
     // The cases before this started the runner, so its memory can be read and reset.
     let measurable = ctx.reset_runner_peak();
@@ -198,7 +198,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     let max_growth = bars.max_memory_growth_mib;
     let clean = clean_folder(ctx)?;
     let out = input_folder(ctx)?;
-    let cases = tamper::generate(clean.path(), out.path(), ctx.seed())?;
+    let cases = tamper::generate(clean.path(), out.path(), ctx.draw_seed())?;
     // The cases are verified in an order drawn from the seed, so the position of a call says
     // nothing about its case; they are reported in their usual order.
     let order = aisec_sdk::rng::permutation(cases.len(), &mut ctx.rng("case-order"));
@@ -268,7 +268,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
 fn show(ctx: &mut Context, size_mib: usize) -> Result<()> {
     let clean = clean_folder(ctx)?;
     let out = input_folder(ctx)?;
-    let cases = tamper::generate(clean.path(), out.path(), ctx.seed())?;
+    let cases = tamper::generate(clean.path(), out.path(), ctx.draw_seed())?;
     ctx.say(&format!(
         "Tamper cases from the shipped models (seed {}):\n",
         ctx.seed()

@@ -183,6 +183,36 @@ fn hostile_submissions_never_pass_never_outlive_and_never_change_the_lab() {
     assert_not_passed(&graded, "labels from the bundled data");
     assert!(graded.text.contains("Permission denied"), "{}", graded.text);
 
+    // Memory across calls: poison-ac's detector sees the clean training set, then the same
+    // set with labels flipped; one that kept the first call's labels (in memory, or in a file
+    // of its folder) would find the flips by comparing. Each call after the clean one runs
+    // in a new runner with an empty folder.
+    let graded = grade(
+        lab,
+        "poison-ac",
+        "use aisec_sdk::{Cnn, Dataset, Result};\n\
+         static CLEAN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());\n\
+         pub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n\
+             let _ = (model, seed);\n\
+             let labels = train.labels().to_vec();\n\
+             let mut clean = CLEAN.lock().unwrap();\n\
+             if clean.is_empty() {\n\
+                 if let Ok(text) = std::fs::read_to_string(\"clean-labels\") {\n\
+                     *clean = text.split(',').filter_map(|v| v.parse().ok()).collect();\n\
+                 }\n\
+             }\n\
+             if clean.is_empty() {\n\
+                 let text: Vec<String> = labels.iter().map(|l| l.to_string()).collect();\n\
+                 let _ = std::fs::write(\"clean-labels\", text.join(\",\"));\n\
+                 *clean = labels;\n\
+                 return Ok(Vec::new());\n\
+             }\n\
+             Ok((0..labels.len()).filter(|&i| clean.get(i) != Some(&labels[i])).collect())\n\
+         }\n",
+        &[],
+    );
+    assert_not_passed(&graded, "poison-ac remembering the clean labels");
+
     // Writing the lab, another exercise's harness, the build folder and the system.
     let harness = lab.join("exercises/pgd/harness.rs");
     let before = std::fs::read(&harness).unwrap();

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 
-use aisec_sdk::rng::{self, Rng};
+use aisec_sdk::rng::Rng;
 use aisec_sdk::{Cnn, Mnist};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -128,7 +128,9 @@ pub struct Context {
     output: Option<serde_json::Value>,
     data: OnceCell<Mnist>,
     input_dir: Option<PathBuf>,
-    runner_key: OnceCell<[u8; 32]>,
+    runner_work_dir: Option<PathBuf>,
+    printed_by_earlier_runners: String,
+    run_key: OnceCell<[u8; 32]>,
 }
 
 impl Context {
@@ -148,7 +150,9 @@ impl Context {
             output: None,
             data: OnceCell::new(),
             input_dir: None,
-            runner_key: OnceCell::new(),
+            runner_work_dir: None,
+            printed_by_earlier_runners: String::new(),
+            run_key: OnceCell::new(),
         }
     }
 
@@ -162,16 +166,28 @@ impl Context {
         self.seed
     }
 
-    /// A generator on stream `purpose` of this run's seed.
+    /// A generator on stream `purpose` of this run's hidden draws (which digits, which plan,
+    /// which case is where). It is keyed by a slow hash of the run's seed (see [`run_key`]),
+    /// so the candidate's code, which sees the drawn inputs, cannot find the seed by replaying
+    /// the draws of candidate seeds faster than one key derivation per seed, within its time
+    /// limit.
     pub fn rng(&self, purpose: &str) -> Rng {
-        rng::rng(self.seed, purpose)
+        use rand::SeedableRng;
+        Rng::from_seed(self.keyed_digest("draw", purpose))
+    }
+
+    /// The seed that lab functions taking a number (training a target or a poisoned model,
+    /// generating tamper cases) draw from: keyed like [`Context::rng`], never the run's seed.
+    pub fn draw_seed(&self) -> u64 {
+        let digest = self.keyed_digest("draw-seed", "");
+        u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
     }
 
     /// A seed for the candidate's code (`purpose` names its use), derived from the run's seed
     /// by a slow keyed hash: the same run seed gives the same value, but neither the value nor
-    /// the draws it feeds lead back to the run's seed, even a short one (see [`runner_key`]).
+    /// the draws it feeds lead back to the run's seed, even a short one (see [`run_key`]).
     pub fn runner_seed(&self, purpose: &str) -> u64 {
-        let digest = self.runner_digest("seed", purpose);
+        let digest = self.keyed_digest("seed", purpose);
         u64::from_le_bytes(digest[..8].try_into().unwrap_or([0; 8]))
     }
 
@@ -179,14 +195,14 @@ impl Context {
     /// [`Context::runner_seed`]; the checker's reference attack draws from an identical one.
     pub fn runner_rng(&self, purpose: &str) -> Rng {
         use rand::SeedableRng;
-        Rng::from_seed(self.runner_digest("rng", purpose))
+        Rng::from_seed(self.keyed_digest("rng", purpose))
     }
 
-    fn runner_digest(&self, kind: &str, purpose: &str) -> [u8; 32] {
+    fn keyed_digest(&self, kind: &str, purpose: &str) -> [u8; 32] {
         use hmac::Mac;
         let key = self
-            .runner_key
-            .get_or_init(|| runner_key(self.seed, &self.exercise));
+            .run_key
+            .get_or_init(|| run_key(self.seed, &self.exercise));
         let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
             .expect("HMAC takes any key length");
         mac.update(kind.as_bytes());
@@ -201,6 +217,28 @@ impl Context {
         self.input_dir
             .as_deref()
             .ok_or_else(|| Error::invalid("input folder", "this run has no runner"))
+    }
+
+    /// Ends the runner and empties its folder, so that the next call into the candidate's
+    /// code starts a new runner that remembers nothing of the calls before: for a harness
+    /// whose earlier inputs would give away a later answer (a clean data set, then the same
+    /// set with labels flipped).
+    pub fn fresh_runner(&mut self) -> Result<()> {
+        self.printed_by_earlier_runners += &aisec_wire::client::shutdown();
+        let Some(dir) = &self.runner_work_dir else {
+            return Ok(());
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::io("listing", dir, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| Error::io("listing", dir, e))?.path();
+            let removed = if path.is_dir() && !path.is_symlink() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.map_err(|e| Error::io("removing", &path, e))?;
+        }
+        Ok(())
     }
 
     /// The runner's resident memory now and its peak since the last [`Context::reset_runner_peak`],
@@ -341,19 +379,19 @@ impl Context {
     }
 }
 
-/// PBKDF2 rounds for [`runner_key`]: about a tenth of a second here, so trying every seed of
-/// a short range from what the runner sees costs a tenth of a second per seed.
-const RUNNER_KEY_ROUNDS: u32 = 600_000;
+/// PBKDF2 rounds for [`run_key`]: about a tenth of a second here, so trying every seed of a
+/// short range from what the runner sees costs a tenth of a second per seed.
+const RUN_KEY_ROUNDS: u32 = 600_000;
 
-/// The key of every value derived for the candidate's code: PBKDF2-HMAC-SHA256 of the run's
-/// seed, salted with the exercise id.
-fn runner_key(seed: u64, exercise: &str) -> [u8; 32] {
+/// The key of every draw of a run, the checker's and the candidate's: PBKDF2-HMAC-SHA256 of
+/// the run's seed, salted with the exercise id.
+fn run_key(seed: u64, exercise: &str) -> [u8; 32] {
     let mut key = [0u8; 32];
-    let salt = format!("aisec-lab runner values v1 {exercise}");
+    let salt = format!("aisec-lab run draws v2 {exercise}");
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(
         seed.to_string().as_bytes(),
         salt.as_bytes(),
-        RUNNER_KEY_ROUNDS,
+        RUN_KEY_ROUNDS,
         &mut key,
     );
     key
@@ -563,6 +601,7 @@ pub fn main<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
     context.json = request.json;
     context.color = request.color;
     context.input_dir = Some(request.runner.input_dir.clone());
+    context.runner_work_dir = Some(request.runner.work_dir.clone());
     if let Some(out) = &request.out_dir {
         context.out_dir = out.clone();
     }
@@ -615,7 +654,7 @@ pub fn main<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
             }
         },
     };
-    let printed = aisec_wire::client::shutdown();
+    let printed = context.printed_by_earlier_runners.clone() + &aisec_wire::client::shutdown();
     if request.mode != Mode::Check && !printed.trim().is_empty() {
         eprintln!("your code printed:\n{}", strip_controls(&printed));
     }

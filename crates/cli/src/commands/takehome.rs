@@ -31,6 +31,11 @@ pub fn assign(
     Ok(Outcome::Success)
 }
 
+/// Seeds below this are short enough to try one by one: every draw is keyed by a slow hash of
+/// the seed (about 0.1 s per seed), so a submission could try some thousands of seeds within
+/// its time limit.
+const SHORT_SEED: u64 = 1_000_000_000_000;
+
 /// How `aisec grade` was asked to grade.
 pub struct GradeSettings {
     pub seed: Option<u64>,
@@ -48,6 +53,13 @@ pub fn grade(lab: &LabRoot, returned: &Path, settings: &GradeSettings) -> anyhow
              Linux with Landlock ABI 6 or later and seccomp): grade on such a machine, or pass \
              --allow-unsandboxed to grade anyway (the report will say {level})"
         );
+    }
+    if let Some(seed) = settings.seed.filter(|&s| s < SHORT_SEED) {
+        crate::style::note(&format!(
+            "--seed {seed} is short: a submission that replays the draws of every seed below it \
+             could find it within its time limit; use a random number of 12 or more digits \
+             (e.g. `od -An -N8 -tu8 /dev/urandom`)"
+        ));
     }
     let seed = super::seed_or_random(settings.seed);
     let spinner = indicatif::ProgressBar::new_spinner();
