@@ -423,7 +423,9 @@ fn build_solution_runner(
         sources.push((format!("src/{file}"), bytes));
     }
     mirror(&sources, &mirrored)?;
-    let solution = format!("{}-solution", exercise.id());
+    // Named for the lab: every lab's copy of the crate sits at the same place relative to its
+    // runner and links the same SDK, so cargo would otherwise give them one artefact.
+    let solution = format!("{}-solution-{}", exercise.id(), lab_tag(lab));
     write_if_changed(
         &mirrored.join("Cargo.toml"),
         &crate_manifest(&solution, crates),
@@ -587,9 +589,12 @@ fn build_candidate_runner(
         return Ok(Err(reason));
     }
     // The candidate's crate manifest is generated, not copied: its one dependency is the SDK.
+    // It is named for the lab (see the solution's), so no two labs' candidates share an
+    // artefact in the candidate target folder.
+    let crate_name = format!("{}-candidate-{}", exercise.id(), lab_tag(lab));
     write_if_changed(
         &staged.join("Cargo.toml"),
-        &crate_manifest(exercise.id(), crates),
+        &crate_manifest(&crate_name, crates),
     )?;
     let api = exercise.dir.join("api.rs");
     let declared = std::fs::read_to_string(&api).map_err(|e| Error::io("reading", &api, e))?;
@@ -598,7 +603,7 @@ fn build_candidate_runner(
         exercise.id(),
         &package.name,
         crates,
-        exercise.id(),
+        &crate_name,
         "exercise",
     )?;
     package.write(lab, &manifest, &runner_main(exercise.id(), "api.rs"))?;
