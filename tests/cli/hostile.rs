@@ -177,7 +177,10 @@ fn hostile_submissions_never_pass_never_outlive_and_never_change_the_lab() {
     let graded = grade(
         lab,
         "poison-ac",
-        "use aisec_sdk::{Cnn, Dataset, Mnist, Result};\n\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n    let _ = (model, seed);\n    let clean = Mnist::bundled()?;\n    Ok((0..train.len()).filter(|&i| train.labels()[i] != clean.train.labels()[i]).collect())\n}\n",
+        &format!(
+            "use aisec_sdk::{{Cnn, Dataset, Mnist, Result}};\n\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {{\n    let _ = (model, seed);\n    let clean = Mnist::load(std::path::Path::new({data:?}))?;\n    Ok((0..train.len()).filter(|&i| train.labels()[i] != clean.train.labels()[i]).collect())\n}}\n",
+            data = lab.join("datasets/mnist-10k")
+        ),
         &[],
     );
     assert_not_passed(&graded, "labels from the bundled data");
