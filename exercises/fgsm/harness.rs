@@ -1,7 +1,7 @@
 //! Grading and display for the `fgsm` exercise (the lab's code: do not edit).
 
 use aisec_lab::Result;
-use aisec_lab::checks::{self, percent};
+use aisec_lab::checks::{self, AttackDemo, percent};
 use aisec_lab::harness::Context;
 use aisec_lab::serde_json;
 use aisec_sdk::Tensor;
@@ -20,15 +20,6 @@ pub struct Settings {
 pub struct Bars {
     min_exact_fraction: f64,
     min_prediction_agreement: f64,
-}
-
-/// `[demo]` of exercise.toml, with `aisec demo --set` on top.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Demo {
-    models: Vec<String>,
-    n: usize,
-    eps: Vec<f32>,
 }
 
 /// Budgets every check run tries, plus one drawn from the seed.
@@ -117,8 +108,8 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     Ok(())
 }
 
-fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
-    checks::demo_attack_options(&options.models, &options.eps)?;
+fn show(ctx: &mut Context, options: &AttackDemo) -> Result<()> {
+    options.validate()?;
     let data = ctx.data()?.test.head(options.n)?;
     let sample = checks::draw(&ctx.data()?.test, 6, &mut ctx.rng("sample"))?;
     let mut models = serde_json::Map::new();
@@ -166,7 +157,7 @@ fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
 }
 
 pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
-    let options = Demo {
+    let options = AttackDemo {
         models: vec!["standard".into()],
         n: 200,
         eps: vec![0.0, 0.1, 0.2, 0.3],
@@ -174,6 +165,6 @@ pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
     show(ctx, &options)
 }
 
-pub fn demo(ctx: &mut Context, _: &Settings, options: &Demo) -> Result<()> {
+pub fn demo(ctx: &mut Context, _: &Settings, options: &AttackDemo) -> Result<()> {
     show(ctx, options)
 }

@@ -1,7 +1,7 @@
 //! Grading and display for the `pgd` exercise (the lab's code: do not edit).
 
 use aisec_lab::adversary::{self, Pgd};
-use aisec_lab::checks::{self, percent};
+use aisec_lab::checks::{self, AttackDemo, percent};
 use aisec_lab::harness::Context;
 use aisec_lab::serde_json;
 use aisec_lab::{Result, plot};
@@ -23,15 +23,6 @@ pub struct Bars {
     standard_min_points_below_fgsm: f64,
     adversarial_min_points_below_fgsm: f64,
     min_moved_by_random_start: f64,
-}
-
-/// `[demo]` of exercise.toml, with `aisec demo --set` on top.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Demo {
-    models: Vec<String>,
-    n: usize,
-    eps: Vec<f32>,
 }
 
 /// PGD-40 at eps 0.3, step 0.01: the setting every figure of this lab uses.
@@ -214,8 +205,8 @@ fn accuracies(
     Ok((clean / n, fgsm / n, pgd / n))
 }
 
-fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
-    checks::demo_attack_options(&options.models, &options.eps)?;
+fn show(ctx: &mut Context, options: &AttackDemo) -> Result<()> {
+    options.validate()?;
     let data = ctx.data()?.test.head(options.n)?;
     let sample = checks::draw(&ctx.data()?.test, 6, &mut ctx.rng("sample"))?;
     let mut rng = ctx.runner_rng("pgd");
@@ -317,7 +308,7 @@ fn show(ctx: &mut Context, options: &Demo) -> Result<()> {
 }
 
 pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
-    let options = Demo {
+    let options = AttackDemo {
         models: vec!["standard".into()],
         n: 100,
         eps: vec![0.1, 0.3],
@@ -325,6 +316,6 @@ pub fn run(ctx: &mut Context, _: &Settings) -> Result<()> {
     show(ctx, &options)
 }
 
-pub fn demo(ctx: &mut Context, _: &Settings, options: &Demo) -> Result<()> {
+pub fn demo(ctx: &mut Context, _: &Settings, options: &AttackDemo) -> Result<()> {
     show(ctx, options)
 }

@@ -109,31 +109,46 @@ pub fn check_in_ball(
     Some(ball)
 }
 
-/// Refuses demo options an L-inf attack's demo cannot use: an unknown model or a budget
-/// outside [0, 1].
-pub fn demo_attack_options(models: &[String], eps: &[f32]) -> Result<()> {
-    if let Some(unknown) = models
-        .iter()
-        .find(|m| !["standard", "adversarial"].contains(&m.as_str()))
-    {
-        return Err(Error::invalid(
-            format!("demo option models = {unknown:?}"),
-            "use standard and/or adversarial, e.g. --set models=standard,adversarial",
-        ));
+/// The `[demo]` options of an L-inf attack's harness (fgsm, pgd), with `aisec demo --set` on
+/// top.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttackDemo {
+    /// Shipped models to attack (`standard`, `adversarial`).
+    pub models: Vec<String>,
+    /// Test digits evaluated (the first n of the test split).
+    pub n: usize,
+    /// L-inf budgets.
+    pub eps: Vec<f32>,
+}
+
+impl AttackDemo {
+    /// Refuses options the demo cannot use: an unknown model or a budget outside [0, 1].
+    pub fn validate(&self) -> Result<()> {
+        if let Some(unknown) = self
+            .models
+            .iter()
+            .find(|m| !["standard", "adversarial"].contains(&m.as_str()))
+        {
+            return Err(Error::invalid(
+                format!("demo option models = {unknown:?}"),
+                "use standard and/or adversarial, e.g. --set models=standard,adversarial",
+            ));
+        }
+        if self.models.is_empty() {
+            return Err(Error::invalid(
+                "demo option models",
+                "name at least one model",
+            ));
+        }
+        if let Some(bad) = self.eps.iter().find(|e| !(0.0..=1.0).contains(*e)) {
+            return Err(Error::invalid(
+                format!("demo option eps = {bad}"),
+                "budgets are in [0, 1], e.g. --set eps=0,0.1,0.3",
+            ));
+        }
+        Ok(())
     }
-    if models.is_empty() {
-        return Err(Error::invalid(
-            "demo option models",
-            "name at least one model",
-        ));
-    }
-    if let Some(bad) = eps.iter().find(|e| !(0.0..=1.0).contains(*e)) {
-        return Err(Error::invalid(
-            format!("demo option eps = {bad}"),
-            "budgets are in [0, 1], e.g. --set eps=0,0.1,0.3",
-        ));
-    }
-    Ok(())
 }
 
 /// Fraction of `x` that `model` classifies as `labels`.

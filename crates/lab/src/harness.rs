@@ -49,6 +49,20 @@ pub struct CheckResult {
     pub core: bool,
 }
 
+impl CheckResult {
+    /// The failed [`GRADING_CHECK`] a checker records when it could not grade.
+    fn grading_failure(measured: String, bar: &str, hint: &str) -> CheckResult {
+        CheckResult {
+            name: GRADING_CHECK.to_owned(),
+            passed: false,
+            measured,
+            bar: bar.to_owned(),
+            hint: hint.to_owned(),
+            core: false,
+        }
+    }
+}
+
 /// How the harness run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -293,14 +307,11 @@ impl Context {
         hint: &str,
     ) {
         let Some(declared) = exercise::declared(&self.declared, name) else {
-            self.checks.push(CheckResult {
-                name: GRADING_CHECK.to_owned(),
-                passed: false,
-                measured: format!("the harness recorded an undeclared check {name:?}"),
-                bar: "every check declared in [[checks]] of exercise.toml".into(),
-                hint: "a fault of the lab, not of your code: declare the check".into(),
-                core: false,
-            });
+            self.checks.push(CheckResult::grading_failure(
+                format!("the harness recorded an undeclared check {name:?}"),
+                "every check declared in [[checks]] of exercise.toml",
+                "a fault of the lab, not of your code: declare the check",
+            ));
             return;
         };
         let core = declared.core;
@@ -626,14 +637,11 @@ pub fn main<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
     let (outcome, message) = match ran {
         Ok(Ok(())) => (Outcome::Completed, None),
         Ok(Err(e)) => {
-            context.checks.push(CheckResult {
-                name: GRADING_CHECK.to_owned(),
-                passed: false,
-                measured: format!("could not be graded: {e}"),
-                bar: "gradable output".into(),
-                hint: "see the message".into(),
-                core: false,
-            });
+            context.checks.push(CheckResult::grading_failure(
+                format!("could not be graded: {e}"),
+                "gradable output",
+                "see the message",
+            ));
             (Outcome::Completed, Some(e.to_string()))
         }
         Err(payload) => match payload.downcast::<aisec_wire::client::Failure>() {

@@ -71,15 +71,17 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
         }
         None => registry.tracks(),
     };
-    // Every --set key must mean something to at least one exercise shown; each exercise
-    // gets the keys its [demo] table declares.
+    // Each exercise gets the --set keys its [demo] table declares; every key must mean
+    // something to at least one exercise shown.
+    let mut options = std::collections::BTreeMap::new();
     let mut unused: Vec<&str> = args.set.iter().map(|(k, _)| k.as_str()).collect();
     let mut known: Vec<String> = Vec::new();
     for track in &tracks {
         for exercise in registry.track(track)? {
-            let (_, taken) = exercise.demo_overrides(&args.set)?;
+            let (given, taken) = exercise.demo_overrides(&args.set)?;
             unused.retain(|key| !taken.iter().any(|t| t == key));
             known.extend(exercise.manifest.demo.keys().cloned());
+            options.insert(exercise.id().to_owned(), given);
         }
     }
     if let Some(key) = unused.first() {
@@ -123,7 +125,7 @@ pub fn run(lab: &LabRoot, args: &DemoArgs) -> anyhow::Result<Outcome> {
                 memory_mb: exercise.manifest.memory_limit_mb,
                 json: args.json,
                 color: style::stdout_color(),
-                options: exercise.demo_overrides(&args.set)?.0,
+                options: options.remove(exercise.id()).unwrap_or_default(),
                 capture_stdout: args.json,
                 capture_stderr: false,
             };
