@@ -28,6 +28,7 @@ use aisec_lab::harness::{HarnessResult, Mode, RESULT_SCHEMA, Request, RunnerSpec
 use aisec_sandbox::{Level, Policy, Sockets};
 use sha2::{Digest, Sha256};
 
+use crate::build_cache::BuildCache;
 use crate::error::{Error, Result};
 use crate::exercise::Exercise;
 use crate::report;
@@ -198,33 +199,65 @@ pub enum Build {
 pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path) -> Result<Build> {
     let level = aisec_sandbox::probe();
     let crates = shared_crates(lab, target)?;
-    let checker = build_checker(lab, exercise, target, &crates)?;
-    let runner = match variant {
-        Variant::Solution => build_solution_runner(lab, exercise, target, &crates)?,
-        Variant::Exercise => match build_candidate_runner(lab, exercise, target, &crates, level)? {
-            Ok(runner) => runner,
-            Err(messages) => return Ok(Build::Failed(messages)),
-        },
-    };
-    // The binaries that will run are private copies, taken (and hashed) now, right after the
-    // build: nothing untrusted runs between the build and the copy, and the runner can write
+    let cache = BuildCache::new(target);
+    // The binaries that will run are private copies, taken (and hashed) right after each
+    // build: nothing untrusted runs between a build and its copy, and the runner can write
     // neither the target folders nor the copies' folder.
     let private = tempfile::Builder::new()
         .prefix("aisec-bin-")
         .tempdir()
         .map_err(|e| Error::io("creating a folder in", std::env::temp_dir(), e))?;
-    let checker_copy = private.path().join("checker");
-    let runner_copy = private.path().join("runner");
+    let checker = private.path().join("checker");
+    let runner = private.path().join("runner");
+    let checker_sha256 = build_checker(lab, exercise, target, &crates, &cache, &checker)?;
+    let runner_sha256 = match variant {
+        Variant::Solution => build_solution_runner(lab, exercise, target, &crates, &cache, &runner)?,
+        Variant::Exercise => {
+            match build_candidate_runner(lab, exercise, target, &crates, level, &cache, &runner)? {
+                Ok(sha256) => sha256,
+                Err(messages) => return Ok(Build::Failed(messages)),
+            }
+        }
+    };
     Ok(Build::Ready(Built {
-        checker_sha256: copy_hashed(&checker, &checker_copy)?,
-        checker: checker_copy,
-        runner_sha256: copy_hashed(&runner, &runner_copy)?,
-        runner: runner_copy,
+        checker,
+        checker_sha256,
+        runner,
+        runner_sha256,
         level,
         exercise: exercise.id().to_owned(),
         checks: exercise.manifest.checks.clone(),
         _private: std::sync::Arc::new(private),
     }))
+}
+
+/// Builds `package` in `target` by running `cargo` (unless `cache` shows its binary current)
+/// and copies the binary to `to`, returning the copy's sha256; the output of a failed build.
+fn build_copied(
+    package: &Package,
+    target: &Path,
+    cache: &BuildCache,
+    to: &Path,
+    cargo: impl FnOnce() -> Result<std::process::Output>,
+) -> Result<std::result::Result<String, std::process::Output>> {
+    let binary = package.binary(target);
+    if let Some(expected) = cache.current(&package.name, &package.dir) {
+        if binary.is_file() {
+            let sha256 = copy_hashed(&binary, to)?;
+            if sha256 == expected {
+                return Ok(Ok(sha256));
+            }
+            std::fs::remove_file(to).map_err(|e| Error::io("removing", to, e))?;
+        }
+    }
+    cache.forget(&package.name);
+    let output = cargo()?;
+    if !(output.status.success() && binary.is_file()) {
+        return Ok(Err(output));
+    }
+    let sha256 = copy_hashed(&binary, to)?;
+    cache.remember(&package.name, &package.dir, &binary, &sha256)?;
+    Ok(Ok(sha256))
 }
 
 /// Copies `from` to `to` (executable, read-only) and returns the sha256 of the bytes written.
@@ -262,12 +295,15 @@ impl Package {
     }
 }
 
+/// Builds the checker of `exercise` and copies it to `to`; its sha256.
 fn build_checker(
     lab: &LabRoot,
     exercise: &Exercise,
     target: &Path,
     crates: &Path,
-) -> Result<PathBuf> {
+    cache: &BuildCache,
+    to: &Path,
+) -> Result<String> {
     let name = format!("aisec-checker-{}-{}", exercise.id(), lab_tag(lab));
     let package = Package {
         dir: target.join("aisec/checker").join(&name),
@@ -338,23 +374,29 @@ fn build_checker(
     build_lab_package(
         &package,
         target,
+        cache,
+        to,
         &format!("the checker of {} (the lab's own code)", exercise.id()),
     )
 }
 
-/// Builds a package of the lab's own code (unconfined); a compile error is the lab's fault,
-/// reported as a tool error naming `what`.
-fn build_lab_package(package: &Package, target: &Path, what: &str) -> Result<PathBuf> {
-    let output = cargo_build(package, target, None)?;
-    let binary = package.binary(target);
-    if output.status.success() && binary.is_file() {
-        Ok(binary)
-    } else {
-        Err(Error::Tool(format!(
-            "{what} does not compile:\n{}",
-            compiler_messages(&String::from_utf8_lossy(&output.stderr))
-        )))
-    }
+/// Builds a package of the lab's own code (unconfined) and copies its binary to `to`; its
+/// sha256. A compile error is the lab's fault, reported as a tool error naming `what`.
+fn build_lab_package(
+    package: &Package,
+    target: &Path,
+    cache: &BuildCache,
+    to: &Path,
+    what: &str,
+) -> Result<String> {
+    build_copied(package, target, cache, to, || cargo_build(package, target, None))?.map_err(
+        |output| {
+            Error::Tool(format!(
+                "{what} does not compile:\n{}",
+                compiler_messages(&String::from_utf8_lossy(&output.stderr))
+            ))
+        },
+    )
 }
 
 /// The runner's generated `main.rs`: the API declaration expanded into a dispatch over the
@@ -394,12 +436,16 @@ fn runner_manifest(
     ))
 }
 
+/// Builds the runner of `exercise` around its reference solution and copies it to `to`; its
+/// sha256.
 fn build_solution_runner(
     lab: &LabRoot,
     exercise: &Exercise,
     target: &Path,
     crates: &Path,
-) -> Result<PathBuf> {
+    cache: &BuildCache,
+    to: &Path,
+) -> Result<String> {
     let name = format!("aisec-runner-{}-solution-{}", exercise.id(), lab_tag(lab));
     let package = Package {
         dir: target.join("aisec/runner").join(&name),
@@ -440,6 +486,8 @@ fn build_solution_runner(
     build_lab_package(
         &package,
         target,
+        cache,
+        to,
         &format!("the reference solution of {}", exercise.id()),
     )
 }
@@ -571,13 +619,17 @@ fn student_tree(
     Ok(())
 }
 
+/// Builds the runner of `exercise` around the candidate's crate, confined, and copies it to
+/// `to`; its sha256, or the messages for the candidate when their code does not compile.
 fn build_candidate_runner(
     lab: &LabRoot,
     exercise: &Exercise,
     target: &Path,
     crates: &Path,
     level: Level,
-) -> Result<std::result::Result<PathBuf, String>> {
+    cache: &BuildCache,
+    to: &Path,
+) -> Result<std::result::Result<String, String>> {
     let candidate = candidate_target(target);
     let name = format!("aisec-runner-{}-{}", exercise.id(), lab_tag(lab));
     let package = Package {
@@ -608,11 +660,12 @@ fn build_candidate_runner(
     )?;
     package.write(lab, &manifest, &runner_main(exercise.id(), "api.rs"))?;
     let confinement = BuildConfinement::new(crates, &candidate, level)?;
-    let output = cargo_build(&package, &candidate, Some(&confinement))?;
-    let binary = package.binary(&candidate);
-    if output.status.success() && binary.is_file() {
-        return Ok(Ok(binary));
-    }
+    let output = match build_copied(&package, &candidate, cache, to, || {
+        cargo_build(&package, &candidate, Some(&confinement))
+    })? {
+        Ok(sha256) => return Ok(Ok(sha256)),
+        Err(output) => output,
+    };
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.code() == Some(aisec_sandbox::LEVEL_NOT_REACHED_EXIT)
         || output.status.code() == Some(aisec_sandbox::LAUNCH_FAILED_EXIT)
@@ -705,7 +758,7 @@ fn cargo_program() -> PathBuf {
 }
 
 /// The environment a build sees: just enough to find the toolchain, nothing that steers it.
-fn build_env(command: &mut Command, tmp: &Path) {
+pub(crate) fn build_env(command: &mut Command, tmp: &Path) {
     command.env_clear();
     for key in [
         "PATH",

@@ -2,6 +2,7 @@
 //! isolated harness builds and runs, verdicts, and reports (text, JSON, JUnit XML).
 
 pub mod bundle;
+mod build_cache;
 pub mod dev;
 pub mod error;
 pub mod exercise;
