@@ -1,6 +1,7 @@
 //! One function per subcommand: turn checked arguments into calls on the lab crates, and render.
 
 mod bench;
+mod chat;
 mod check;
 mod demo;
 mod dev;
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Demo(args) => demo::run(&lab, &args),
         Command::Train(args) => train::run(&lab, &args),
         Command::Eval(args) => eval::run(&lab, &args),
+        Command::Chat(args) => chat::run(&lab, &args),
         Command::Bench(args) => bench::run(&lab, &args),
         Command::Manifest { action } => manifest::run(&action),
         Command::Dev {

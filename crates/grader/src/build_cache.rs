@@ -58,7 +58,10 @@ impl BuildCache {
             return None;
         }
         let manifests = package_manifests(package_dir);
-        if !manifests.iter().all(|m| record.inputs.iter().any(|(p, _)| p == m)) {
+        if !manifests
+            .iter()
+            .all(|m| record.inputs.iter().any(|(p, _)| p == m))
+        {
             return None;
         }
         for (path, sha256) in &record.inputs {
@@ -178,7 +181,9 @@ fn modified(path: &Path) -> Option<std::time::SystemTime> {
 }
 
 fn file_sha256(path: &Path) -> Option<String> {
-    aisec_lab::manifest::sha256_file(path).ok().map(|(_, sha256)| sha256)
+    aisec_lab::manifest::sha256_file(path)
+        .ok()
+        .map(|(_, sha256)| sha256)
 }
 
 /// `rustc -vV` with the environment builds see, once per process; `None` if it cannot run.

@@ -61,7 +61,13 @@ fn lab_tag(lab: &LabRoot) -> String {
 
 /// The lab's library crates that generated packages depend on, with the root manifest they
 /// inherit settings from.
-const SHARED_CRATES: [&str; 4] = ["crates/sdk", "crates/wire", "crates/sandbox", "crates/lab"];
+const SHARED_CRATES: [&str; 5] = [
+    "crates/sdk",
+    "crates/wire",
+    "crates/sandbox",
+    "crates/llm",
+    "crates/lab",
+];
 
 /// A copy of the lab's library crates ([`SHARED_CRATES`] and the root `Cargo.toml`) in
 /// `target/aisec/crates/<digest>/`, named by the digest of their contents.
@@ -211,7 +217,9 @@ pub fn build(lab: &LabRoot, exercise: &Exercise, variant: Variant, target: &Path
     let runner = private.path().join("runner");
     let checker_sha256 = build_checker(lab, exercise, target, &crates, &cache, &checker)?;
     let runner_sha256 = match variant {
-        Variant::Solution => build_solution_runner(lab, exercise, target, &crates, &cache, &runner)?,
+        Variant::Solution => {
+            build_solution_runner(lab, exercise, target, &crates, &cache, &runner)?
+        }
         Variant::Exercise => {
             match build_candidate_runner(lab, exercise, target, &crates, level, &cache, &runner)? {
                 Ok(sha256) => sha256,
@@ -389,14 +397,15 @@ fn build_lab_package(
     to: &Path,
     what: &str,
 ) -> Result<String> {
-    build_copied(package, target, cache, to, || cargo_build(package, target, None))?.map_err(
-        |output| {
-            Error::Tool(format!(
-                "{what} does not compile:\n{}",
-                compiler_messages(&String::from_utf8_lossy(&output.stderr))
-            ))
-        },
-    )
+    build_copied(package, target, cache, to, || {
+        cargo_build(package, target, None)
+    })?
+    .map_err(|output| {
+        Error::Tool(format!(
+            "{what} does not compile:\n{}",
+            compiler_messages(&String::from_utf8_lossy(&output.stderr))
+        ))
+    })
 }
 
 /// The runner's generated `main.rs`: the API declaration expanded into a dispatch over the

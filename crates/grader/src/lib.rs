@@ -1,8 +1,8 @@
 //! The aisec grader: the exercise registry, the dependency rule, the lab's integrity manifest,
 //! isolated harness builds and runs, verdicts, and reports (text, JSON, JUnit XML).
 
-pub mod bundle;
 mod build_cache;
+pub mod bundle;
 pub mod dev;
 pub mod error;
 pub mod exercise;

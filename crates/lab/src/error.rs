@@ -9,6 +9,10 @@ pub enum Error {
     #[error(transparent)]
     Sdk(#[from] aisec_sdk::Error),
 
+    /// An error from the chat model (its file, its tokenizer, a prompt).
+    #[error(transparent)]
+    Llm(#[from] aisec_llm::Error),
+
     /// A file could not be read or written.
     #[error("{action} {path}: {source}")]
     Io {

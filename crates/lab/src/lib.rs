@@ -8,6 +8,7 @@ pub mod checks;
 pub mod error;
 pub mod exercise;
 pub mod harness;
+pub mod llm;
 pub mod manifest;
 pub mod paths;
 pub mod plot;

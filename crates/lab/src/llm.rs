@@ -1,0 +1,32 @@
+//! The shipped chat model of the LLM track, loaded only once its file matches the models
+//! manifest: a model changed by one byte is refused before it is read.
+
+use aisec_llm::{ChatModel, MODEL_FILE};
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::paths::LabRoot;
+
+/// The lab's chat model (`models/SmolLM2-135M-Instruct.Q4_1.gguf`), checked against the
+/// sha256 that `models/MANIFEST` records for it.
+pub fn chat_model(lab: &LabRoot) -> Result<ChatModel> {
+    let models = lab.models();
+    let manifest = Manifest::read(&models)?;
+    let entry = manifest
+        .files
+        .iter()
+        .find(|entry| entry.path == MODEL_FILE)
+        .ok_or_else(|| {
+            Error::malformed(
+                models.join("MANIFEST"),
+                format!(
+                    "{MODEL_FILE} is not listed: the manifest must record the chat model's \
+                     sha256 (see models/README.md)"
+                ),
+            )
+        })?;
+    Ok(ChatModel::load_verified(
+        &models.join(MODEL_FILE),
+        &entry.sha256,
+    )?)
+}

@@ -1,0 +1,662 @@
+//! Quantised matrix products on the CPU, in ggml's block formats and with ggml's arithmetic,
+//! so that the model computes what llama.cpp computes for the same file.
+//!
+//! Weights stay in their GGUF blocks: Q4_1 (32 weights as 4-bit integers with an f16 scale
+//! and minimum) for every projection, Q8_0 (32 weights as 8-bit integers with an f16 scale)
+//! for the tied embedding and output layer. Activations are quantised per row on the fly,
+//! to Q8_1 against Q4_1 weights and to Q8_0 against Q8_0 weights, as ggml does; the block dot
+//! products then run on integers. On x86-64 with AVX2 and FMA (checked at run time) the dot
+//! products use the same instruction sequence as ggml's, summing in the same order; elsewhere
+//! a portable loop computes the same sums.
+//!
+//! This module holds the crate's only `unsafe` code: the AVX2 intrinsics, each reading a
+//! block whose bounds the safe caller has already checked.
+#![allow(unsafe_code)]
+
+use half::f16;
+use rayon::prelude::*;
+
+/// Values per quantisation block, in every format here.
+pub const BLOCK: usize = 32;
+/// Bytes of one Q4_1 block: f16 scale, f16 minimum, 16 bytes of nibbles.
+pub const Q4_1_BYTES: usize = 20;
+/// Bytes of one Q8_0 block: f16 scale, 32 signed bytes.
+pub const Q8_0_BYTES: usize = 34;
+
+/// The quantisation of a weight matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// ggml type 3.
+    Q4_1,
+    /// ggml type 8.
+    Q8_0,
+}
+
+impl Format {
+    /// Bytes of one block in a GGUF file.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            Format::Q4_1 => Q4_1_BYTES,
+            Format::Q8_0 => Q8_0_BYTES,
+        }
+    }
+
+    /// Bytes of a block's packed integers.
+    fn quant_bytes(self) -> usize {
+        match self {
+            Format::Q4_1 => 16,
+            Format::Q8_0 => 32,
+        }
+    }
+}
+
+/// One row of a [`QMatrix`].
+#[derive(Clone, Copy)]
+struct WeightRow<'a> {
+    scale: &'a [f32],
+    min: &'a [f32],
+    quants: &'a [u8],
+}
+
+/// A `rows × cols` weight matrix of 32-value blocks, row-major (each row `cols / 32` blocks).
+/// Each block's f16 scale (and, for Q4_1, minimum) is kept as the f32 it stands for, beside
+/// the block's packed integers, so the dot products convert nothing; the values are exactly
+/// those of the GGUF blocks.
+#[derive(Debug, Clone)]
+pub struct QMatrix {
+    format: Format,
+    rows: usize,
+    cols: usize,
+    scale: Vec<f32>,
+    min: Vec<f32>,
+    quants: Vec<u8>,
+}
+
+impl QMatrix {
+    /// The matrix stored as GGUF blocks in `bytes` (a GGUF tensor of shape `[cols, rows]`);
+    /// `None` if the shape does not fit the bytes or the columns are not whole blocks.
+    pub fn from_blocks(format: Format, rows: usize, cols: usize, bytes: &[u8]) -> Option<QMatrix> {
+        if cols == 0 || rows == 0 || cols % BLOCK != 0 {
+            return None;
+        }
+        let blocks = rows.checked_mul(cols / BLOCK)?;
+        if bytes.len() != blocks.checked_mul(format.block_bytes())? {
+            return None;
+        }
+        let per_block = format.quant_bytes();
+        let mut matrix = QMatrix {
+            format,
+            rows,
+            cols,
+            scale: Vec::with_capacity(blocks),
+            min: Vec::with_capacity(if format == Format::Q4_1 { blocks } else { 0 }),
+            quants: Vec::with_capacity(blocks * per_block),
+        };
+        for block in bytes.chunks_exact(format.block_bytes()) {
+            matrix.scale.push(half_at(block, 0));
+            match format {
+                Format::Q4_1 => {
+                    matrix.min.push(half_at(block, 2));
+                    matrix.quants.extend_from_slice(&block[4..]);
+                }
+                Format::Q8_0 => matrix.quants.extend_from_slice(&block[2..]),
+            }
+        }
+        Some(matrix)
+    }
+
+    /// Output size.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Input size.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn row(&self, r: usize) -> WeightRow<'_> {
+        let blocks = self.cols / BLOCK;
+        let per_block = self.format.quant_bytes();
+        WeightRow {
+            scale: &self.scale[r * blocks..(r + 1) * blocks],
+            min: match self.format {
+                Format::Q4_1 => &self.min[r * blocks..(r + 1) * blocks],
+                Format::Q8_0 => &[],
+            },
+            quants: &self.quants[r * blocks * per_block..(r + 1) * blocks * per_block],
+        }
+    }
+
+    /// Row `r` as f32 (the embedding lookup).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let row = self.row(r);
+        let per_block = self.format.quant_bytes();
+        for (b, out) in out.chunks_exact_mut(BLOCK).enumerate() {
+            let d = row.scale[b];
+            let q = &row.quants[b * per_block..(b + 1) * per_block];
+            match self.format {
+                Format::Q4_1 => {
+                    let m = row.min[b];
+                    for j in 0..16 {
+                        out[j] = f32::from(q[j] & 0x0f) * d + m;
+                        out[j + 16] = f32::from(q[j] >> 4) * d + m;
+                    }
+                }
+                Format::Q8_0 => {
+                    for j in 0..BLOCK {
+                        out[j] = f32::from(q[j] as i8) * d;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[t][r] = Σ_c self[r][c] · x[t][c]` for every row `t` of `x` (`tokens × cols`,
+    /// quantised as ggml quantises activations), `out` being `tokens × rows`.
+    pub fn matmul(&self, x: &Activations, out: &mut [f32]) {
+        debug_assert_eq!(x.cols, self.cols);
+        debug_assert_eq!(out.len(), x.rows * self.rows);
+        let tokens = x.rows;
+        let fast = avx2();
+        // Work is split over output rows; each task takes a band of rows for every token, so a
+        // weight row is read from memory once per call.
+        let band = (self.rows / (rayon::current_num_threads() * 4)).clamp(16, 256);
+        let mut transposed = vec![0f32; tokens * self.rows];
+        transposed
+            .par_chunks_mut(band * tokens)
+            .enumerate()
+            .for_each(|(chunk, values)| {
+                let first = chunk * band;
+                for (i, row_out) in values.chunks_exact_mut(tokens).enumerate() {
+                    let row = self.row(first + i);
+                    let mut t = 0;
+                    #[cfg(target_arch = "x86_64")]
+                    if fast && self.format == Format::Q4_1 {
+                        while t + 4 <= tokens {
+                            let xs = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
+                            row_out[t..t + 4].copy_from_slice(&avx::dot_q4_1_q8_1_n(row, xs));
+                            t += 4;
+                        }
+                    }
+                    for (t, value) in row_out.iter_mut().enumerate().skip(t) {
+                        *value = match (self.format, fast) {
+                            (Format::Q4_1, true) => avx::dot_q4_1_q8_1(row, x.row(t)),
+                            (Format::Q4_1, false) => dot_q4_1_q8_1(row, x.row(t)),
+                            (Format::Q8_0, true) => avx::dot_q8_0_q8_0(row, x.row(t)),
+                            (Format::Q8_0, false) => dot_q8_0_q8_0(row, x.row(t)),
+                        };
+                    }
+                }
+            });
+        for t in 0..tokens {
+            for r in 0..self.rows {
+                out[t * self.rows + r] = transposed[r * tokens + t];
+            }
+        }
+    }
+
+    /// The format activations must be quantised to for this matrix.
+    pub fn activation_format(&self) -> ActivationFormat {
+        match self.format {
+            Format::Q4_1 => ActivationFormat::Q8_1,
+            Format::Q8_0 => ActivationFormat::Q8_0,
+        }
+    }
+}
+
+/// How activations are quantised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivationFormat {
+    /// Scale and scaled sum as f16, 32 signed bytes (for Q4_1 weights).
+    Q8_1,
+    /// Scale as f16, 32 signed bytes (for Q8_0 weights).
+    Q8_0,
+}
+
+/// Rows of activations quantised in 32-value blocks: per block a scale `d`, for Q8_1 the
+/// block's `d · Σq`, and 32 signed bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Activations {
+    rows: usize,
+    cols: usize,
+    scale: Vec<f32>,
+    sum: Vec<f32>,
+    quants: Vec<i8>,
+}
+
+/// One row of [`Activations`].
+#[derive(Clone, Copy)]
+pub struct ActivationRow<'a> {
+    scale: &'a [f32],
+    sum: &'a [f32],
+    quants: &'a [i8],
+}
+
+impl Activations {
+    /// Quantises `x` (`rows × cols`, `cols` whole blocks) in `format`, reusing the buffers.
+    pub fn quantize(&mut self, x: &[f32], rows: usize, cols: usize, format: ActivationFormat) {
+        debug_assert_eq!(x.len(), rows * cols);
+        debug_assert_eq!(cols % BLOCK, 0);
+        let blocks = rows * cols / BLOCK;
+        self.rows = rows;
+        self.cols = cols;
+        self.scale.resize(blocks, 0.0);
+        self.sum.resize(blocks, 0.0);
+        self.quants.resize(rows * cols, 0);
+        for (b, values) in x.chunks_exact(BLOCK).enumerate() {
+            let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = max / 127.0;
+            let inverse = if max != 0.0 { 127.0 / max } else { 0.0 };
+            let mut total = 0i32;
+            for (q, &v) in self.quants[b * BLOCK..(b + 1) * BLOCK]
+                .iter_mut()
+                .zip(values)
+            {
+                let rounded = (v * inverse).round_ties_even() as i32;
+                total += rounded;
+                *q = rounded as i8;
+            }
+            self.scale[b] = f16::from_f32(d).to_f32();
+            self.sum[b] = match format {
+                ActivationFormat::Q8_1 => f16::from_f32(d * total as f32).to_f32(),
+                ActivationFormat::Q8_0 => 0.0,
+            };
+        }
+    }
+
+    fn row(&self, t: usize) -> ActivationRow<'_> {
+        let blocks = self.cols / BLOCK;
+        ActivationRow {
+            scale: &self.scale[t * blocks..(t + 1) * blocks],
+            sum: &self.sum[t * blocks..(t + 1) * blocks],
+            quants: &self.quants[t * self.cols..(t + 1) * self.cols],
+        }
+    }
+}
+
+fn half_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_bits(u16::from_le_bytes([bytes[at], bytes[at + 1]])).to_f32()
+}
+
+/// Portable Q4_1 · Q8_1 dot product of one weight row and one activation row.
+fn dot_q4_1_q8_1(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
+    let mut total = 0f32;
+    for b in 0..w.scale.len() {
+        let nibbles = &w.quants[b * 16..(b + 1) * 16];
+        let q = &x.quants[b * BLOCK..(b + 1) * BLOCK];
+        let mut sum = 0i32;
+        for j in 0..16 {
+            sum += i32::from(nibbles[j] & 0x0f) * i32::from(q[j]);
+            sum += i32::from(nibbles[j] >> 4) * i32::from(q[j + 16]);
+        }
+        total += w.scale[b] * x.scale[b] * sum as f32 + w.min[b] * x.sum[b];
+    }
+    total
+}
+
+/// Portable Q8_0 · Q8_0 dot product.
+fn dot_q8_0_q8_0(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
+    let mut total = 0f32;
+    for b in 0..w.scale.len() {
+        let sum: i32 = w.quants[b * BLOCK..(b + 1) * BLOCK]
+            .iter()
+            .zip(&x.quants[b * BLOCK..(b + 1) * BLOCK])
+            .map(|(&w, &a)| i32::from(w as i8) * i32::from(a))
+            .sum();
+        total += w.scale[b] * x.scale[b] * sum as f32;
+    }
+    total
+}
+
+/// `Σ a[i] · b[i]` of two equally long f32 slices.
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot product of unequal lengths");
+    if avx2() {
+        avx::dot_f32(a, b)
+    } else {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+}
+
+/// `out[i] += w · v[i]`.
+pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
+    assert_eq!(out.len(), v.len(), "scaled add of unequal lengths");
+    if avx2() {
+        avx::add_scaled(out, w, v);
+    } else {
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o += w * x;
+        }
+    }
+}
+
+/// Whether the AVX2 kernels can run here.
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AVX2.get_or_init(|| {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    //! ggml's AVX2 block dot products, and f32 dot and scaled-add loops. The public functions
+    //! are safe: they check the slice lengths, and run only once [`super::avx2`] has seen the
+    //! CPU features.
+    use std::arch::x86_64::*;
+
+    use super::{ActivationRow, BLOCK, WeightRow};
+
+    /// Horizontal sum of 8 floats, in ggml's order.
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum_float_8(x: __m256) -> f32 {
+        let mut res = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+        res = _mm_add_ps(res, _mm_movehl_ps(res, res));
+        res = _mm_add_ss(res, _mm_movehdup_ps(res));
+        _mm_cvtss_f32(res)
+    }
+
+    /// 32 unsigned bytes times 32 signed bytes, summed in pairs then fours, as 8 floats.
+    #[target_feature(enable = "avx2,fma")]
+    fn mul_sum_us8_pairs_float(ax: __m256i, sy: __m256i) -> __m256 {
+        let dot = _mm256_maddubs_epi16(ax, sy);
+        let summed = _mm256_madd_epi16(_mm256_set1_epi16(1), dot);
+        _mm256_cvtepi32_ps(summed)
+    }
+
+    /// 32 signed bytes times 32 signed bytes, as 8 floats.
+    #[target_feature(enable = "avx2,fma")]
+    fn mul_sum_i8_pairs_float(x: __m256i, y: __m256i) -> __m256 {
+        let ax = _mm256_sign_epi8(x, x);
+        let sy = _mm256_sign_epi8(y, x);
+        mul_sum_us8_pairs_float(ax, sy)
+    }
+
+    /// 32 bytes from `bytes[at..at + 32]`.
+    ///
+    /// # Safety
+    /// `at + 32 <= bytes.len()` and the elements are bytes.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load_32<T: Copy>(bytes: &[T], at: usize) -> __m256i {
+        debug_assert!(std::mem::size_of::<T>() == 1 && at + 32 <= bytes.len());
+        // SAFETY: guaranteed by the caller.
+        unsafe { _mm256_loadu_si256(bytes.as_ptr().add(at) as *const __m256i) }
+    }
+
+    /// The 32 nibbles of `bytes[at..at + 16]` as 32 bytes: low nibbles first, then high.
+    ///
+    /// # Safety
+    /// `at + 16 <= bytes.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn nibbles_32(bytes: &[u8], at: usize) -> __m256i {
+        debug_assert!(at + 16 <= bytes.len());
+        // SAFETY: guaranteed by the caller.
+        let tmp = unsafe { _mm_loadu_si128(bytes.as_ptr().add(at) as *const __m128i) };
+        let both = _mm256_insertf128_si256(_mm256_castsi128_si256(tmp), _mm_srli_epi16(tmp, 4), 1);
+        _mm256_and_si256(_mm256_set1_epi8(0x0f), both)
+    }
+
+    /// # Safety
+    /// The lengths of `w` and every row of `xs` agree (see [`check`]).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q4_1_q8_1<const N: usize>(w: WeightRow<'_>, xs: [ActivationRow<'_>; N]) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut summs = [0f32; N];
+        for b in 0..w.scale.len() {
+            // SAFETY: `b` is below the block count, which every slice here holds.
+            unsafe {
+                let (d0, m0) = (*w.scale.get_unchecked(b), *w.min.get_unchecked(b));
+                let bx = nibbles_32(w.quants, b * 16);
+                for t in 0..N {
+                    let x = &xs[t];
+                    summs[t] += m0 * *x.sum.get_unchecked(b);
+                    let d0d1 = _mm256_set1_ps(d0 * *x.scale.get_unchecked(b));
+                    let by = load_32(x.quants, b * BLOCK);
+                    acc[t] = _mm256_fmadd_ps(d0d1, mul_sum_us8_pairs_float(bx, by), acc[t]);
+                }
+            }
+        }
+        let mut out = [0f32; N];
+        for t in 0..N {
+            out[t] = hsum_float_8(acc[t]) + summs[t];
+        }
+        out
+    }
+
+    /// # Safety
+    /// The lengths of `w` and `x` agree (see [`check`]).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q8_0_q8_0(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..w.scale.len() {
+            // SAFETY: `b` is below the block count, which every slice here holds.
+            unsafe {
+                let d = _mm256_set1_ps(*w.scale.get_unchecked(b) * *x.scale.get_unchecked(b));
+                let qx = load_32(w.quants, b * BLOCK);
+                let qy = load_32(x.quants, b * BLOCK);
+                acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
+            }
+        }
+        hsum_float_8(acc)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn dot_f32_avx(a: &[f32], b: &[f32]) -> f32 {
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= a.len() {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let at = i + 8 * j;
+                // SAFETY: `at + 8 <= a.len() == b.len()`.
+                let (x, y) = unsafe {
+                    (
+                        _mm256_loadu_ps(a.as_ptr().add(at)),
+                        _mm256_loadu_ps(b.as_ptr().add(at)),
+                    )
+                };
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+            i += 32;
+        }
+        let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        let mut sum = hsum_float_8(total);
+        for k in i..a.len() {
+            sum += a[k] * b[k];
+        }
+        sum
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn add_scaled_avx(out: &mut [f32], w: f32, v: &[f32]) {
+        let weight = _mm256_set1_ps(w);
+        let mut i = 0;
+        while i + 8 <= out.len() {
+            // SAFETY: `i + 8 <= out.len() == v.len()`.
+            unsafe {
+                let o = _mm256_loadu_ps(out.as_ptr().add(i));
+                let x = _mm256_loadu_ps(v.as_ptr().add(i));
+                _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_fmadd_ps(weight, x, o));
+            }
+            i += 8;
+        }
+        for k in i..out.len() {
+            out[k] += w * v[k];
+        }
+    }
+
+    fn check(w: &WeightRow<'_>, quant_bytes: usize, x: &ActivationRow<'_>) {
+        let blocks = w.scale.len();
+        assert!(
+            w.quants.len() == blocks * quant_bytes
+                && x.quants.len() == blocks * BLOCK
+                && x.scale.len() == blocks
+                && x.sum.len() == blocks
+                && (w.min.is_empty() || w.min.len() == blocks),
+            "a weight row and its activations disagree"
+        );
+        assert!(super::avx2(), "the AVX2 kernels need AVX2 and FMA");
+    }
+
+    /// Q4_1 · Q8_1 of one weight row with each of `N` activation rows, each as ggml's
+    /// `ggml_vec_dot_q4_1_q8_1` on AVX2 computes it (the rows share the unpacked weights).
+    pub fn dot_q4_1_q8_1_n<const N: usize>(
+        w: WeightRow<'_>,
+        xs: [ActivationRow<'_>; N],
+    ) -> [f32; N] {
+        assert_eq!(
+            w.min.len(),
+            w.scale.len(),
+            "a Q4_1 row needs a minimum per block"
+        );
+        for x in &xs {
+            check(&w, 16, x);
+        }
+        // SAFETY: the lengths and the CPU features are checked above.
+        unsafe { q4_1_q8_1(w, xs) }
+    }
+
+    /// Q4_1 · Q8_1, as ggml's `ggml_vec_dot_q4_1_q8_1` on AVX2.
+    pub fn dot_q4_1_q8_1(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
+        dot_q4_1_q8_1_n(w, [x])[0]
+    }
+
+    /// Q8_0 · Q8_0, as ggml's `ggml_vec_dot_q8_0_q8_0` on AVX2.
+    pub fn dot_q8_0_q8_0(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
+        check(&w, 32, &x);
+        // SAFETY: as above.
+        unsafe { q8_0_q8_0(w, x) }
+    }
+
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        assert!(a.len() == b.len() && super::avx2());
+        // SAFETY: the CPU has the features (checked above).
+        unsafe { dot_f32_avx(a, b) }
+    }
+
+    pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
+        assert!(out.len() == v.len() && super::avx2());
+        // SAFETY: as above.
+        unsafe { add_scaled_avx(out, w, v) }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx {
+    //! No AVX2 off x86-64: never called, since [`super::avx2`] is false.
+    pub use super::{dot_q4_1_q8_1, dot_q8_0_q8_0};
+    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+    pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
+        for (o, &x) in out.iter_mut().zip(v) {
+            *o += w * x;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic pseudo-random stream, so the tests need no RNG crate.
+    fn stream(seed: u32) -> impl FnMut() -> f32 {
+        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+        move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state as f32 / u32::MAX as f32) * 2.0 - 1.0
+        }
+    }
+
+    fn q4_1_matrix(rows: usize, cols: usize, seed: u32) -> (QMatrix, Vec<f32>) {
+        let mut next = stream(seed);
+        let mut bytes = Vec::new();
+        let mut dense = Vec::new();
+        for _ in 0..rows * cols / BLOCK {
+            let d = f16::from_f32(0.01 + next().abs() * 0.05);
+            let m = f16::from_f32(next() * 0.2);
+            bytes.extend(d.to_bits().to_le_bytes());
+            bytes.extend(m.to_bits().to_le_bytes());
+            let nibbles: Vec<u8> = (0..32).map(|_| ((next() + 1.0) * 7.99) as u8).collect();
+            let mut block = [0f32; 32];
+            for j in 0..16 {
+                bytes.push(nibbles[j] | (nibbles[j + 16] << 4));
+                block[j] = f32::from(nibbles[j]) * d.to_f32() + m.to_f32();
+                block[j + 16] = f32::from(nibbles[j + 16]) * d.to_f32() + m.to_f32();
+            }
+            dense.extend(block);
+        }
+        let matrix = QMatrix::from_blocks(Format::Q4_1, rows, cols, &bytes).unwrap();
+        (matrix, dense)
+    }
+
+    #[test]
+    fn q4_1_rows_dequantize_to_what_was_packed() {
+        let (matrix, dense) = q4_1_matrix(3, 64, 7);
+        let mut row = vec![0f32; 64];
+        matrix.dequantize_row(2, &mut row);
+        assert_eq!(row, dense[128..192]);
+    }
+
+    #[test]
+    fn a_quantised_product_is_close_to_the_exact_one_and_both_kernels_agree() {
+        let (rows, cols, tokens) = (40, 128, 3);
+        let (matrix, dense) = q4_1_matrix(rows, cols, 11);
+        let mut next = stream(5);
+        let x: Vec<f32> = (0..tokens * cols).map(|_| next()).collect();
+        let mut activations = Activations::default();
+        activations.quantize(&x, tokens, cols, matrix.activation_format());
+        let mut out = vec![0f32; tokens * rows];
+        matrix.matmul(&activations, &mut out);
+        for t in 0..tokens {
+            for r in 0..rows {
+                let exact: f32 = (0..cols)
+                    .map(|c| dense[r * cols + c] * x[t * cols + c])
+                    .sum();
+                let got = out[t * rows + r];
+                assert!(
+                    (got - exact).abs() < 0.02 * (1.0 + exact.abs()),
+                    "{got} vs {exact}"
+                );
+                let portable = dot_q4_1_q8_1(matrix.row(r), activations.row(t));
+                assert!(
+                    (got - portable).abs() <= 1e-4 * (1.0 + portable.abs()),
+                    "{got} vs {portable}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_matrix_that_does_not_fit_its_bytes_is_refused() {
+        let bytes = vec![0u8; Q8_0_BYTES * 4];
+        assert!(QMatrix::from_blocks(Format::Q8_0, 2, 64, &bytes).is_some());
+        assert!(QMatrix::from_blocks(Format::Q8_0, 3, 64, &bytes).is_none());
+        assert!(QMatrix::from_blocks(Format::Q8_0, 2, 64, &bytes[1..]).is_none());
+        assert!(QMatrix::from_blocks(Format::Q8_0, 2, 40, &bytes).is_none());
+    }
+
+    #[test]
+    fn the_f32_kernels_match_plain_loops() {
+        let mut next = stream(3);
+        let a: Vec<f32> = (0..77).map(|_| next()).collect();
+        let b: Vec<f32> = (0..77).map(|_| next()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        assert!((dot_f32(&a, &b) - plain).abs() < 1e-4);
+        let mut out = b.clone();
+        add_scaled(&mut out, 0.5, &a);
+        for i in 0..77 {
+            assert!((out[i] - (b[i] + 0.5 * a[i])).abs() < 1e-6);
+        }
+    }
+}
