@@ -4,6 +4,8 @@
 mod grading;
 #[path = "cli/hostile.rs"]
 mod hostile;
+#[path = "cli/llm.rs"]
+mod llm;
 #[path = "cli/poisoning.rs"]
 mod poisoning;
 #[path = "cli/privacy.rs"]
@@ -182,7 +184,7 @@ fn bad_model_files_and_unknown_presets_exit_2_with_a_reason() {
 }
 
 #[test]
-fn bench_json_reports_the_three_figures() {
+fn bench_json_reports_the_cnn_and_the_chat_model() {
     let out = aisec(&["bench", "--json", "--repetitions", "1"]);
     assert_exit(&out, 0);
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -191,9 +193,26 @@ fn bench_json_reports_the_three_figures() {
         "forward_images_per_s",
         "input_grad_images_per_s",
     ] {
-        assert!(report[key].as_f64().unwrap() > 0.0, "{key} in {report}");
+        assert!(
+            report["cnn"][key].as_f64().unwrap() > 0.0,
+            "{key} in {report}"
+        );
     }
-    assert!(report["threads"].as_u64().unwrap() >= 1);
+    for key in ["prompt_tokens_per_s", "generation_tokens_per_s"] {
+        assert!(
+            report["llm"][key].as_f64().unwrap() > 0.0,
+            "{key} in {report}"
+        );
+    }
+    assert!(report["cnn"]["threads"].as_u64().unwrap() >= 1);
+
+    let only = aisec(&["bench", "--json", "--repetitions", "1", "--only", "llm"]);
+    assert_exit(&only, 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&only)).unwrap();
+    assert!(
+        report["cnn"].is_null() && report["llm"].is_object(),
+        "{report}"
+    );
 }
 
 #[test]

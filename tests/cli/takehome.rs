@@ -38,6 +38,23 @@ fn a_bundle_is_built_and_graded_offline_and_only_student_files_count() {
         assert!(!digests.contains(&digest), "solutions/{f} is in the bundle");
     }
 
+    // The chat model travels only with an exercise that needs it; the bundle's models
+    // manifest then does not list it, and still verifies.
+    assert!(
+        !bundle
+            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+            .exists()
+    );
+    let models_manifest = std::fs::read_to_string(bundle.join("models/MANIFEST")).unwrap();
+    assert!(!models_manifest.contains(".gguf"), "{models_manifest}");
+    assert!(models_manifest.contains("standard.safetensors"));
+    let verify = aisec(&[
+        "manifest",
+        "verify",
+        bundle.join("models").to_str().unwrap(),
+    ]);
+    assert_exit(&verify, 0);
+
     // The candidate builds it offline and checks: every exercise not started.
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let build = Command::new(&cargo)

@@ -198,10 +198,16 @@ pub enum Command {
     #[command(verbatim_doc_comment)]
     Chat(ChatArgs),
 
-    /// Throughput of the CNN on this machine (training, forward, input gradient).
+    /// Throughput on this machine of the CNN (training, forward, input gradient) and of the
+    /// chat model (prompt processing and generation tokens/s).
     ///
-    /// Compare with ../shared/bench/torch_reference.py, which measures PyTorch the same way.
-    /// Example: aisec bench --json
+    /// Compare with ../shared/bench/torch_reference.py, which measures PyTorch the same way,
+    /// and with llama.cpp's `llama-bench -t 2 -p 512 -n 128` on models/SmolLM2-135M-Instruct.Q4_1.gguf.
+    ///
+    /// Examples:
+    ///   aisec bench --json
+    ///   aisec bench --only llm
+    #[command(verbatim_doc_comment)]
     Bench(BenchArgs),
 
     /// Create or verify a folder's hash manifest (sha256 per file and per tensor).
@@ -430,6 +436,10 @@ pub struct BenchArgs {
     #[arg(long, default_value = "standard", value_name = "MODEL")]
     pub model: String,
 
+    /// Measure only the CNN or only the chat model (default: both).
+    #[arg(long, value_enum)]
+    pub only: Option<BenchPart>,
+
     /// Timed repetitions per figure (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub repetitions: usize,
@@ -437,6 +447,15 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// What `aisec bench` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchPart {
+    /// The digit classifier: training, forward, input gradient.
+    Cnn,
+    /// The LLM track's chat model: prompt processing and generation.
+    Llm,
 }
 
 #[derive(Debug, Subcommand)]

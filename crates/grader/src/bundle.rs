@@ -79,6 +79,16 @@ pub fn assign(
             copy_tree(&from, &out.join(part))?;
         }
     }
+    let omitted = omitted_models(&chosen);
+    if !omitted.is_empty() {
+        for model in &omitted {
+            let path = out.join("models").join(model);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| Error::io("removing", &path, e))?;
+            }
+        }
+        bundle_models_manifest(lab, &omitted)?.write(&out.join("models"))?;
+    }
     let readme = lab.exercises().join("README.md");
     if readme.is_file() {
         copy_tree(&readme, &out.join("exercises/README.md"))?;
@@ -110,6 +120,28 @@ pub fn assign(
         files: files.len(),
         bytes,
     })
+}
+
+/// The on-demand models (see [`aisec_lab::llm::ON_DEMAND_MODELS`]) none of `exercises` needs:
+/// a bundle of them leaves these out.
+fn omitted_models(exercises: &[&Exercise]) -> Vec<&'static str> {
+    aisec_lab::llm::ON_DEMAND_MODELS
+        .iter()
+        .copied()
+        .filter(|model| {
+            !exercises
+                .iter()
+                .any(|e| e.manifest.models.iter().any(|m| m == model))
+        })
+        .collect()
+}
+
+/// The models manifest a bundle without `omitted` carries: the lab's, less those entries.
+fn bundle_models_manifest(
+    lab: &LabRoot,
+    omitted: &[&str],
+) -> Result<aisec_lab::manifest::Manifest> {
+    Ok(aisec_lab::manifest::Manifest::read(&lab.models())?.without(omitted))
 }
 
 fn candidate_readme(chosen: &[&Exercise], cover: &Cover) -> String {
@@ -159,8 +191,34 @@ fn candidate_readme(chosen: &[&Exercise], cover: &Cover) -> String {
 /// Paths (relative to the bundle) of the covered files of a returned bundle that differ from
 /// the issuer's lab manifest, are extra, or are missing, limited to the parts the bundle
 /// carries and to `held`, the exercises it holds. Student files are not covered.
-pub fn changed_files(issuer: &LabRoot, returned: &Path, held: &[String]) -> Result<Vec<String>> {
+pub fn changed_files(
+    issuer: &LabRoot,
+    registry: &Registry,
+    returned: &Path,
+    held: &[String],
+) -> Result<Vec<String>> {
     let mut manifest = integrity::read_manifest(issuer)?;
+    // A bundle of exercises that need no on-demand model was issued without it, and with a
+    // models manifest that does not list it: that is what is expected back.
+    let held_exercises: Vec<&Exercise> =
+        held.iter().filter_map(|id| registry.get(id).ok()).collect();
+    let omitted = omitted_models(&held_exercises);
+    if !omitted.is_empty() {
+        let omitted_paths: Vec<String> = omitted.iter().map(|m| format!("models/{m}")).collect();
+        manifest
+            .files
+            .retain(|entry| !omitted_paths.contains(&entry.path));
+        let expected = bundle_models_manifest(issuer, &omitted)?.to_text();
+        let digest = aisec_lab::manifest::sha256_hex(expected.as_bytes());
+        for entry in manifest
+            .files
+            .iter_mut()
+            .filter(|e| e.path == "models/MANIFEST")
+        {
+            entry.size = expected.len() as u64;
+            entry.sha256 = digest.clone();
+        }
+    }
     // Files of exercises the bundle does not hold are out of scope; everything else is in.
     manifest.files.retain(|entry| {
         match entry
@@ -248,7 +306,7 @@ pub fn grade_returned(
             }
         )));
     }
-    let changes = changed_files(issuer, &returned, &ids)?;
+    let changes = changed_files(issuer, &issuer_registry, &returned, &ids)?;
     let copy_dir = tempfile::Builder::new()
         .prefix("aisec-grade-")
         .tempdir()

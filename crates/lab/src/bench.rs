@@ -6,6 +6,12 @@
 //! - `input_grad_images_per_s`: 8 batches of 256, gradient of the cross-entropy with respect to
 //!   the input only (weights frozen).
 //!
+//! And of the LLM track's chat model, measured as llama.cpp's `llama-bench -p 512 -n 128`
+//! measures it:
+//!
+//! - `prompt_tokens_per_s`: 512 tokens read in one pass from an empty cache;
+//! - `generation_tokens_per_s`: 128 tokens generated one at a time from an empty cache.
+//!
 //! Each figure: one warm-up run, then the median of `repetitions` timed runs.
 
 use std::time::Instant;
@@ -29,6 +35,59 @@ pub struct BenchReport {
     pub input_grad_images_per_s: f64,
     /// Timed runs per figure.
     pub repetitions: usize,
+}
+
+/// The chat model's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmBenchReport {
+    /// Worker threads.
+    pub threads: usize,
+    /// Prompt processing, 512 tokens in one pass.
+    pub prompt_tokens_per_s: f64,
+    /// Generation, 128 tokens one at a time.
+    pub generation_tokens_per_s: f64,
+    /// Timed runs per figure.
+    pub repetitions: usize,
+}
+
+/// Measures prompt and generation throughput of `model`; `on_figure` as for [`run`].
+pub fn run_llm(
+    model: &aisec_llm::ChatModel,
+    repetitions: usize,
+    mut on_figure: impl FnMut(&str),
+) -> Result<LlmBenchReport> {
+    let transformer = model.transformer();
+    let text = "The quick brown fox jumps over the lazy dog while the sea sparkles. ".repeat(48);
+    let ids = model.tokenizer().encode(&text)?;
+    let prompt = ids
+        .get(..512)
+        .ok_or_else(|| crate::Error::invalid("benchmark prompt", "fewer than 512 tokens"))?;
+    on_figure("prompt processing");
+    let prompt_rate = median_rate(512, repetitions, || {
+        let mut cache = transformer.new_cache();
+        transformer.forward(prompt, &mut cache)?;
+        Ok(())
+    })?;
+    on_figure("generation");
+    let generation_rate = median_rate(128, repetitions, || {
+        let mut cache = transformer.new_cache();
+        let mut token = prompt[0];
+        for _ in 0..128 {
+            let logits = transformer.forward(&[token], &mut cache)?;
+            token = logits
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(id, _)| id as u32);
+        }
+        Ok(())
+    })?;
+    Ok(LlmBenchReport {
+        threads: rayon::current_num_threads(),
+        prompt_tokens_per_s: (prompt_rate * 10.0).round() / 10.0,
+        generation_tokens_per_s: (generation_rate * 10.0).round() / 10.0,
+        repetitions,
+    })
 }
 
 fn random_batch(n: usize, seed: u64) -> Result<(Tensor, Vec<u32>)> {

@@ -184,6 +184,10 @@ pub struct ExerciseManifest {
     pub memory_limit_mb: u64,
     /// Hints, in the order `aisec hint` gives them.
     pub hints: Vec<String>,
+    /// Shipped models the exercise reads that a take-home bundle carries only when a chosen
+    /// exercise names them (file names under `models/`, from [`crate::llm::ON_DEMAND_MODELS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
     /// How much work a check run does (counts, epochs); read by the harness as its `Settings`.
     #[serde(default)]
     pub settings: toml::Table,
@@ -329,6 +333,16 @@ impl ExerciseManifest {
         if let Some(bad_id) = m.owasp_ml.iter().find(|a| !is_owasp_ml(a)) {
             return bad(format!(
                 "owasp_ml id {bad_id:?} is not an OWASP ML Top 10 id like ML01"
+            ));
+        }
+        if let Some(model) = m
+            .models
+            .iter()
+            .find(|model| !crate::llm::ON_DEMAND_MODELS.contains(&model.as_str()))
+        {
+            return bad(format!(
+                "models lists {model:?}; only {:?} are carried on demand",
+                crate::llm::ON_DEMAND_MODELS
             ));
         }
         if m.student_files.is_empty() || !m.student_files.iter().all(|f| is_plain_relative(f)) {

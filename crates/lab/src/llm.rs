@@ -1,11 +1,16 @@
 //! The shipped chat model of the LLM track, loaded only once its file matches the models
 //! manifest: a model changed by one byte is refused before it is read.
 
-use aisec_llm::{ChatModel, MODEL_FILE};
+use aisec_llm::ChatModel;
+pub use aisec_llm::MODEL_FILE;
 
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::paths::LabRoot;
+
+/// Shipped models too large to carry in every take-home bundle: a bundle holds one only when
+/// a chosen exercise lists it under `models` in its `exercise.toml`.
+pub const ON_DEMAND_MODELS: &[&str] = &[MODEL_FILE];
 
 /// The lab's chat model (`models/SmolLM2-135M-Instruct.Q4_1.gguf`), checked against the
 /// sha256 that `models/MANIFEST` records for it.

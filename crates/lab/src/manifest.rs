@@ -103,6 +103,11 @@ fn hex(digest: impl AsRef<[u8]>) -> String {
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// sha256 of `bytes`, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(Sha256::digest(bytes))
+}
+
 /// sha256 of a whole file, streamed.
 pub fn sha256_file(path: &Path) -> Result<(u64, String)> {
     hash_stream(path, None)
@@ -248,12 +253,31 @@ impl Manifest {
         })
     }
 
+    /// The manifest as `MANIFEST` holds it.
+    pub fn to_text(&self) -> String {
+        // A manifest is plain strings and numbers: serialising it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
+    }
+
+    /// This manifest without the entries for `paths`, its root digest recomputed.
+    pub fn without(&self, paths: &[&str]) -> Manifest {
+        let files: Vec<FileEntry> = self
+            .files
+            .iter()
+            .filter(|entry| !paths.contains(&entry.path.as_str()))
+            .cloned()
+            .collect();
+        Manifest {
+            format: self.format.clone(),
+            root_sha256: root_digest(&files),
+            files,
+        }
+    }
+
     /// Writes the manifest to `dir/MANIFEST`.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         let path = dir.join(MANIFEST);
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::malformed(&path, e.to_string()))?;
-        std::fs::write(&path, text + "\n").map_err(|e| Error::io("writing", &path, e))?;
+        std::fs::write(&path, self.to_text()).map_err(|e| Error::io("writing", &path, e))?;
         Ok(path)
     }
 

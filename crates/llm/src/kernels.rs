@@ -331,6 +331,180 @@ pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
     }
 }
 
+/// `e^x` as ggml's AVX-512 `ggml_v_expf` computes each lane (ARM's optimised-routines
+/// polynomial, at most ~1.5 ulp from the true value): llama.cpp's softmax and SiLU use it, so
+/// this crate does too. Every step is an IEEE operation or a fused multiply-add, so the result
+/// is the same bits on any CPU (fast where the caller is compiled with FMA).
+#[inline(always)]
+fn ggml_expf(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // log2(e)
+    let n = z - r;
+    // x - n·ln 2, with ln 2 in two parts.
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x),
+    );
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010)
+        .mul_add(b, f32::from_bits(0x3d2b_9f17))
+        .mul_add(
+            u,
+            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)),
+        )
+        .mul_add(u, f32::from_bits(0x3f7f_fff6).mul_add(b, 1.0));
+    if n.abs() > 192.0 {
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    scale_by_power_of_two(j, n as i32)
+}
+
+/// `x · 2^n`, rounded once (as `_mm512_scalef_ps`).
+#[inline(always)]
+fn scale_by_power_of_two(x: f32, n: i32) -> f32 {
+    let power = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    if n < -126 {
+        // x · 2^-126 is exact for the polynomial's range; the second product rounds once.
+        x * power(-126) * power(n + 126)
+    } else if n > 127 {
+        x * power(127) * power(n - 127)
+    } else {
+        x * power(n)
+    }
+}
+
+/// The sum of 16 floats in the order GCC's `_mm512_reduce_add_ps` adds them.
+#[inline(always)]
+fn reduce_add_16(v: &[f32; 16]) -> f32 {
+    let mut t3 = [0f32; 8];
+    for i in 0..8 {
+        t3[i] = v[8 + i] + v[i];
+    }
+    let mut t6 = [0f32; 4];
+    for i in 0..4 {
+        t6[i] = t3[4 + i] + t3[i];
+    }
+    (t6[0] + t6[2]) + (t6[1] + t6[3])
+}
+
+#[inline(always)]
+fn dot_f16_body(a: &[f32], b: &[f32], single: bool) -> f32 {
+    if single {
+        let mut sum = [[0f32; 16]; 4];
+        for (ca, cb) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
+            for (j, sum) in sum.iter_mut().enumerate() {
+                for l in 0..16 {
+                    sum[l] = ca[16 * j + l].mul_add(cb[16 * j + l], sum[l]);
+                }
+            }
+        }
+        let mut x = [0f32; 16];
+        for l in 0..16 {
+            x[l] = (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]);
+        }
+        reduce_add_16(&x)
+    } else {
+        let mut acc = [0f32; 16];
+        for (ca, cb) in a.chunks_exact(16).zip(b.chunks_exact(16)) {
+            for l in 0..16 {
+                acc[l] = ca[l].mul_add(cb[l], acc[l]);
+            }
+        }
+        reduce_add_16(&acc)
+    }
+}
+
+#[inline(always)]
+fn softmax_body(scores: &[f32], visible: usize, probs: &mut [f32]) {
+    let max = scores[..visible]
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+    let mut sum = 0f64;
+    for (c, chunk) in probs.chunks_exact_mut(16).enumerate() {
+        let mut v = [0f32; 16];
+        for (l, value) in v.iter_mut().enumerate() {
+            let p = c * 16 + l;
+            if p < visible {
+                *value = ggml_expf(scores[p] - max);
+            }
+        }
+        chunk.copy_from_slice(&v);
+        sum += f64::from(reduce_add_16(&v));
+    }
+    let inverse = (1.0 / sum) as f32;
+    for p in probs[..visible].iter_mut() {
+        *p *= inverse;
+    }
+}
+
+#[inline(always)]
+fn swiglu_body(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + ggml_expf(0.0 - *g)) * u;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod fused {
+    //! The bodies above compiled with FMA, so `mul_add` is one instruction.
+    #[target_feature(enable = "avx2,fma")]
+    pub fn dot_f16(a: &[f32], b: &[f32], single: bool) -> f32 {
+        super::dot_f16_body(a, b, single)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub fn softmax(scores: &[f32], visible: usize, probs: &mut [f32]) {
+        super::softmax_body(scores, visible, probs)
+    }
+    #[target_feature(enable = "avx2,fma")]
+    pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+        super::swiglu_body(gate, up)
+    }
+}
+
+/// A dot product of f16 values (held as f32) as llama.cpp's CPU backend computes it on
+/// AVX-512: for one query (`single`), `ggml_vec_dot_f16` (four 16-lane accumulators over
+/// steps of 64, combined pairwise); for a batch of queries, llamafile's tinyBLAS (one 16-lane
+/// accumulator over steps of 16); both end as GCC's `_mm512_reduce_add_ps`. The caller pads
+/// `a` and `b` with zeros to a multiple of 64.
+pub fn dot_f16_as_ggml(a: &[f32], b: &[f32], single: bool) -> f32 {
+    assert!(
+        a.len() == b.len() && a.len() % 64 == 0,
+        "padded f16 dot of unequal lengths"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
+        return unsafe { fused::dot_f16(a, b, single) };
+    }
+    dot_f16_body(a, b, single)
+}
+
+/// ggml's softmax of `scores[..visible]` into `probs` (zero beyond `visible`; `probs` a
+/// multiple of 16 long): the exponentials by [`ggml_expf`], summed per 16 in f64.
+pub fn softmax_as_ggml(scores: &[f32], visible: usize, probs: &mut [f32]) {
+    assert!(
+        visible >= 1 && visible <= scores.len() && probs.len() % 16 == 0 && probs.len() >= visible,
+        "softmax of a badly sized row"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
+        return unsafe { fused::softmax(scores, visible, probs) };
+    }
+    softmax_body(scores, visible, probs)
+}
+
+/// `gate[i] = silu(gate[i]) · up[i]` with ggml's SiLU.
+pub fn swiglu_as_ggml(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len(), "SwiGLU of unequal lengths");
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
+        return unsafe { fused::swiglu(gate, up) };
+    }
+    swiglu_body(gate, up)
+}
+
 /// Whether the AVX2 kernels can run here.
 fn avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -644,6 +818,38 @@ mod tests {
         assert!(QMatrix::from_blocks(Format::Q8_0, 3, 64, &bytes).is_none());
         assert!(QMatrix::from_blocks(Format::Q8_0, 2, 64, &bytes[1..]).is_none());
         assert!(QMatrix::from_blocks(Format::Q8_0, 2, 40, &bytes).is_none());
+    }
+
+    #[test]
+    fn ggml_s_exponential_is_within_two_ulp_of_the_true_one() {
+        for i in -2000..=800 {
+            let x = i as f32 * 0.05;
+            let ours = ggml_expf(x);
+            let exact = f64::from(x).exp() as f32;
+            let ulp = (exact.to_bits() as i64 - ours.to_bits() as i64).abs();
+            assert!(
+                ulp <= 2 || exact < 1e-37,
+                "exp({x}) = {ours}, expected {exact}"
+            );
+        }
+        assert_eq!(ggml_expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(ggml_expf(0.0), 1.0);
+    }
+
+    #[test]
+    fn the_f16_dot_products_and_softmax_add_up() {
+        let a: Vec<f32> = (0..128).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..128).map(|i| (i as f32 * 0.11).cos()).collect();
+        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+        for single in [true, false] {
+            assert!((dot_f16_as_ggml(&a, &b, single) - plain).abs() < 1e-4);
+        }
+        let scores = [0.5f32, -1.0, 2.0, 0.0, 1.5];
+        let mut probs = [0f32; 16];
+        softmax_as_ggml(&scores, 5, &mut probs);
+        let total: f32 = probs.iter().sum();
+        assert!((total - 1.0).abs() < 1e-6 && probs[5..].iter().all(|&p| p == 0.0));
+        assert!(probs[2] > probs[4] && probs[4] > probs[0]);
     }
 
     #[test]

@@ -155,6 +155,11 @@ impl ChatModel {
         })
     }
 
+    /// The transformer itself, for raw forward passes (benchmarks, logits).
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
+    }
+
     /// The model's tokenizer.
     pub fn tokenizer(&self) -> &ChatTokenizer {
         &self.tokenizer

@@ -7,7 +7,10 @@ use half::f16;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::kernels::{ActivationFormat, Activations, Format, QMatrix, add_scaled, dot_f32};
+use crate::kernels::{
+    ActivationFormat, Activations, Format, QMatrix, dot_f16_as_ggml, softmax_as_ggml,
+    swiglu_as_ggml,
+};
 
 /// The shape of the model, from the GGUF metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,9 +243,7 @@ impl Transformer {
             acts.quantize(&h, n, width, ActivationFormat::Q8_1);
             layer.gate.matmul(&acts, &mut gate);
             layer.up.matmul(&acts, &mut up);
-            for (g, &u) in gate.iter_mut().zip(&up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
+            swiglu_as_ggml(&mut gate, &up);
             acts.quantize(&gate, n, c.hidden, ActivationFormat::Q8_1);
             layer.down.matmul(&acts, &mut projected);
             add(&mut x, &projected);
@@ -377,8 +378,10 @@ impl Rope {
             for head in row.chunks_exact_mut(head_dim) {
                 for i in 0..self.half {
                     let (x0, x1) = (head[2 * i], head[2 * i + 1]);
-                    head[2 * i] = x0 * cos[i] - x1 * sin[i];
-                    head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
+                    // As GCC contracts ggml's `x0*cos - x1*sin` and `x0*sin + x1*cos` (the
+                    // first product fused, the second rounded).
+                    head[2 * i] = x0.mul_add(cos[i], -(x1 * sin[i]));
+                    head[2 * i + 1] = x0.mul_add(sin[i], x1 * cos[i]);
                 }
             }
         }
@@ -386,38 +389,43 @@ impl Rope {
 }
 
 /// Causal grouped-query attention of the rows of `q` (positions `start..`) over the cached
-/// keys and values, into `out`. As llama.cpp without flash attention: queries rounded to f16
-/// against f16 keys, a scaled softmax in f32 (its sum in f64), probabilities rounded to f16
-/// against f16 values.
+/// keys and values, into `out`, as llama.cpp computes it without flash attention: queries
+/// rounded to f16 against f16 keys, the scaled scores through ggml's softmax, probabilities
+/// rounded to f16 against f16 values; the dot products summed in the order of the kernel
+/// llama.cpp picks (one query: `ggml_vec_dot_f16`; a batch: tinyBLAS).
 fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize, out: &mut [f32]) {
     let hd = c.head_dim();
     let kv = c.kv_width();
     let group = c.heads / c.kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
+    let single = q.len() == c.width;
+    let padded_dim = hd.div_ceil(64) * 64;
     out.par_chunks_mut(hd).enumerate().for_each(|(index, out)| {
         let (t, head) = (index / c.heads, index % c.heads);
         let kv_head = head / group;
-        let query: Vec<f32> = q[index * hd..(index + 1) * hd]
-            .iter()
-            .map(|&v| round_f16(v))
-            .collect();
+        let mut query = vec![0f32; padded_dim];
+        for (slot, &v) in query.iter_mut().zip(&q[index * hd..(index + 1) * hd]) {
+            *slot = round_f16(v);
+        }
         let visible = start + t + 1;
-        let mut scores = Vec::with_capacity(visible);
-        for p in 0..visible {
-            let key = &keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd];
-            scores.push(dot_f32(&query, key) * scale);
+        let padded = visible.div_ceil(64) * 64;
+        let mut key = vec![0f32; padded_dim];
+        let mut scores = vec![f32::NEG_INFINITY; padded];
+        for (p, score) in scores.iter_mut().enumerate().take(visible) {
+            key[..hd].copy_from_slice(&keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd]);
+            *score = dot_f16_as_ggml(&query, &key, single) * scale;
         }
-        let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-        let mut sum = 0f64;
-        for s in scores.iter_mut() {
-            *s = (*s - max).exp();
-            sum += f64::from(*s);
+        let mut probs = vec![0f32; padded];
+        softmax_as_ggml(&scores, visible, &mut probs);
+        for p in probs.iter_mut().take(visible) {
+            *p = round_f16(*p);
         }
-        let inverse = (1.0 / sum) as f32;
-        out.fill(0.0);
-        for (p, &s) in scores.iter().enumerate() {
-            let value = &values[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd];
-            add_scaled(out, round_f16(s * inverse), value);
+        let mut column = vec![0f32; padded];
+        for (d, o) in out.iter_mut().enumerate() {
+            for (p, slot) in column.iter_mut().enumerate().take(visible) {
+                *slot = values[p * kv + kv_head * hd + d];
+            }
+            *o = dot_f16_as_ggml(&column, &probs, single);
         }
     });
 }
