@@ -253,7 +253,7 @@ impl Activations {
                 .iter_mut()
                 .zip(values)
             {
-                let rounded = (v * inverse).round_ties_even() as i32;
+                let rounded = round_ties_even_small(v * inverse) as i32;
                 total += rounded;
                 *q = rounded as i8;
             }
@@ -273,6 +273,15 @@ impl Activations {
             quants: &self.quants[t * self.cols..(t + 1) * self.cols],
         }
     }
+}
+
+/// `x` rounded to the nearest integer, ties to even, for `|x| <= 2^22` (the scaled
+/// activations are within ±127): adding and removing 1.5·2^23 leaves no fraction bits, in the
+/// default rounding mode. Identical to `round_ties_even`, without a libm call on CPUs where
+/// that is not one instruction.
+fn round_ties_even_small(x: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    (x + MAGIC) - MAGIC
 }
 
 fn half_at(bytes: &[u8], at: usize) -> f32 {
@@ -456,6 +465,16 @@ mod fused {
         super::softmax_body(scores, visible, probs)
     }
     #[target_feature(enable = "avx2,fma")]
+    pub fn weighted_rows(
+        probs: &[f32],
+        values: &[f32],
+        width: usize,
+        single: bool,
+        out: &mut [f32],
+    ) {
+        super::weighted_rows_body(probs, values, width, single, out)
+    }
+    #[target_feature(enable = "avx2,fma")]
     pub fn swiglu(gate: &mut [f32], up: &[f32]) {
         super::swiglu_body(gate, up)
     }
@@ -477,6 +496,58 @@ pub fn dot_f16_as_ggml(a: &[f32], b: &[f32], single: bool) -> f32 {
         return unsafe { fused::dot_f16(a, b, single) };
     }
     dot_f16_body(a, b, single)
+}
+
+/// Adds `probs · values` (positions × `width` values, row-major) into `out` (`width`), each
+/// output summed over positions in the order [`dot_f16_as_ggml`] sums a column: reading the
+/// values row by row gives the same sums as gathering each column.
+pub fn weighted_rows_as_ggml(
+    probs: &[f32],
+    values: &[f32],
+    width: usize,
+    single: bool,
+    out: &mut [f32],
+) {
+    assert!(
+        values.len() == probs.len() * width && out.len() == width,
+        "weighted rows of mismatched sizes"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
+        return unsafe { fused::weighted_rows(probs, values, width, single, out) };
+    }
+    weighted_rows_body(probs, values, width, single, out)
+}
+
+#[inline(always)]
+fn weighted_rows_body(probs: &[f32], values: &[f32], width: usize, single: bool, out: &mut [f32]) {
+    // One accumulator row per lane (and per step group of 16 for `single`).
+    let groups = if single { 4 } else { 1 };
+    let mut acc = vec![0f32; groups * 16 * width];
+    for (p, (&w, row)) in probs.iter().zip(values.chunks_exact(width)).enumerate() {
+        let slot = if single {
+            (p % 64) / 16 * 16 + p % 16
+        } else {
+            p % 16
+        };
+        let acc = &mut acc[slot * width..(slot + 1) * width];
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a = v.mul_add(w, *a);
+        }
+    }
+    for (d, o) in out.iter_mut().enumerate() {
+        let mut lanes = [0f32; 16];
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let at = |j: usize| acc[(j * 16 + l) * width + d];
+            *lane = if single {
+                (at(0) + at(2)) + (at(1) + at(3))
+            } else {
+                at(0)
+            };
+        }
+        *o = reduce_add_16(&lanes);
+    }
 }
 
 /// ggml's softmax of `scores[..visible]` into `probs` (zero beyond `visible`; `probs` a
@@ -850,6 +921,47 @@ mod tests {
         let total: f32 = probs.iter().sum();
         assert!((total - 1.0).abs() < 1e-6 && probs[5..].iter().all(|&p| p == 0.0));
         assert!(probs[2] > probs[4] && probs[4] > probs[0]);
+    }
+
+    #[test]
+    fn weighted_rows_sum_each_column_as_the_padded_dot_product_does() {
+        let (positions, width) = (70, 8);
+        let probs: Vec<f32> = (0..positions)
+            .map(|p| (p as f32 * 0.3).sin().abs())
+            .collect();
+        let values: Vec<f32> = (0..positions * width)
+            .map(|i| (i as f32 * 0.7).cos())
+            .collect();
+        for single in [true, false] {
+            let mut out = vec![0f32; width];
+            weighted_rows_as_ggml(&probs, &values, width, single, &mut out);
+            let padded = positions.div_ceil(64) * 64;
+            for d in 0..width {
+                let mut column = vec![0f32; padded];
+                let mut weights = vec![0f32; padded];
+                for p in 0..positions {
+                    column[p] = values[p * width + d];
+                    weights[p] = probs[p];
+                }
+                let expected = dot_f16_as_ggml(&column, &weights, single);
+                assert_eq!(
+                    out[d].to_bits(),
+                    expected.to_bits(),
+                    "column {d}, single {single}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn rounding_by_the_magic_number_is_round_ties_even() {
+        for i in -300_000..=300_000 {
+            let x = i as f32 * 0.000_43;
+            assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
+        }
+        for x in [0.5f32, 1.5, 2.5, -0.5, -1.5, 126.5, -127.0, 127.0] {
+            assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
+        }
     }
 
     #[test]

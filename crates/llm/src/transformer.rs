@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::kernels::{
     ActivationFormat, Activations, Format, QMatrix, dot_f16_as_ggml, softmax_as_ggml,
-    swiglu_as_ggml,
+    swiglu_as_ggml, weighted_rows_as_ggml,
 };
 
 /// The shape of the model, from the GGUF metadata.
@@ -412,21 +412,27 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize, 
         let mut key = vec![0f32; padded_dim];
         let mut scores = vec![f32::NEG_INFINITY; padded];
         for (p, score) in scores.iter_mut().enumerate().take(visible) {
-            key[..hd].copy_from_slice(&keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd]);
-            *score = dot_f16_as_ggml(&query, &key, single) * scale;
+            let cached = &keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd];
+            let key: &[f32] = if hd == padded_dim {
+                cached
+            } else {
+                key[..hd].copy_from_slice(cached);
+                &key
+            };
+            *score = dot_f16_as_ggml(&query, key, single) * scale;
         }
         let mut probs = vec![0f32; padded];
         softmax_as_ggml(&scores, visible, &mut probs);
         for p in probs.iter_mut().take(visible) {
             *p = round_f16(*p);
         }
-        let mut column = vec![0f32; padded];
-        for (d, o) in out.iter_mut().enumerate() {
-            for (p, slot) in column.iter_mut().enumerate().take(visible) {
-                *slot = values[p * kv + kv_head * hd + d];
-            }
-            *o = dot_f16_as_ggml(&column, &probs, single);
+        // This head's values, position by position.
+        let mut head_values = Vec::with_capacity(visible * hd);
+        for p in 0..visible {
+            head_values
+                .extend_from_slice(&values[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd]);
         }
+        weighted_rows_as_ggml(&probs[..visible], &head_values, hd, single, out);
     });
 }
 
