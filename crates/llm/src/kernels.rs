@@ -168,6 +168,28 @@ impl QMatrix {
             .enumerate()
             .for_each(|(chunk, values)| {
                 let first = chunk * band;
+                // One token: two rows at a time, whose independent sums keep the CPU busy.
+                #[cfg(target_arch = "x86_64")]
+                if fast && tokens == 1 {
+                    let x = x.row(0);
+                    let done = values.len() / 2 * 2;
+                    let mut pairs = values.chunks_exact_mut(2);
+                    for (i, pair) in pairs.by_ref().enumerate() {
+                        let rows = [self.row(first + 2 * i), self.row(first + 2 * i + 1)];
+                        pair.copy_from_slice(&match self.format {
+                            Format::Q4_1 => avx::dot_q4_1_q8_1_rows2(rows, x),
+                            Format::Q8_0 => avx::dot_q8_0_q8_0_rows2(rows, x),
+                        });
+                    }
+                    for (i, value) in pairs.into_remainder().iter_mut().enumerate() {
+                        let row = self.row(first + done + i);
+                        *value = match self.format {
+                            Format::Q4_1 => avx::dot_q4_1_q8_1(row, x),
+                            Format::Q8_0 => avx::dot_q8_0_q8_0(row, x),
+                        };
+                    }
+                    return;
+                }
                 for (i, row_out) in values.chunks_exact_mut(tokens).enumerate() {
                     let row = self.row(first + i);
                     let mut t = 0;
@@ -769,6 +791,74 @@ mod avx {
         unsafe { q4_1_q8_1(w, xs) }
     }
 
+    /// # Safety
+    /// The lengths of both rows and `x` agree (see [`check`]).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q4_1_q8_1_rows2(w: [WeightRow<'_>; 2], x: ActivationRow<'_>) -> [f32; 2] {
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut summs = [0f32; 2];
+        for b in 0..x.scale.len() {
+            // SAFETY: `b` is below the block count, which every slice here holds.
+            unsafe {
+                let by = load_32(x.quants, b * BLOCK);
+                for r in 0..2 {
+                    let (d0, m0) = (*w[r].scale.get_unchecked(b), *w[r].min.get_unchecked(b));
+                    summs[r] += m0 * *x.sum.get_unchecked(b);
+                    let d0d1 = _mm256_set1_ps(d0 * *x.scale.get_unchecked(b));
+                    let bx = nibbles_32(w[r].quants, b * 16);
+                    acc[r] = _mm256_fmadd_ps(d0d1, mul_sum_us8_pairs_float(bx, by), acc[r]);
+                }
+            }
+        }
+        [
+            hsum_float_8(acc[0]) + summs[0],
+            hsum_float_8(acc[1]) + summs[1],
+        ]
+    }
+
+    /// # Safety
+    /// The lengths of both rows and `x` agree (see [`check`]).
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q8_0_q8_0_rows2(w: [WeightRow<'_>; 2], x: ActivationRow<'_>) -> [f32; 2] {
+        let mut acc = [_mm256_setzero_ps(); 2];
+        for b in 0..x.scale.len() {
+            // SAFETY: `b` is below the block count, which every slice here holds.
+            unsafe {
+                let qy = load_32(x.quants, b * BLOCK);
+                for r in 0..2 {
+                    let d =
+                        _mm256_set1_ps(*w[r].scale.get_unchecked(b) * *x.scale.get_unchecked(b));
+                    let qx = load_32(w[r].quants, b * BLOCK);
+                    acc[r] = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc[r]);
+                }
+            }
+        }
+        [hsum_float_8(acc[0]), hsum_float_8(acc[1])]
+    }
+
+    /// Two Q4_1 rows against one Q8_1 row, each exactly as [`dot_q4_1_q8_1`].
+    pub fn dot_q4_1_q8_1_rows2(w: [WeightRow<'_>; 2], x: ActivationRow<'_>) -> [f32; 2] {
+        for row in &w {
+            assert_eq!(
+                row.min.len(),
+                row.scale.len(),
+                "a Q4_1 row needs a minimum per block"
+            );
+            check(row, 16, &x);
+        }
+        // SAFETY: the lengths and the CPU features are checked above.
+        unsafe { q4_1_q8_1_rows2(w, x) }
+    }
+
+    /// Two Q8_0 rows against one Q8_0 row, each exactly as [`dot_q8_0_q8_0`].
+    pub fn dot_q8_0_q8_0_rows2(w: [WeightRow<'_>; 2], x: ActivationRow<'_>) -> [f32; 2] {
+        for row in &w {
+            check(row, 32, &x);
+        }
+        // SAFETY: the lengths and the CPU features are checked above.
+        unsafe { q8_0_q8_0_rows2(w, x) }
+    }
+
     /// Q4_1 · Q8_1, as ggml's `ggml_vec_dot_q4_1_q8_1` on AVX2.
     pub fn dot_q4_1_q8_1(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
         dot_q4_1_q8_1_n(w, [x])[0]
@@ -863,6 +953,12 @@ mod tests {
         activations.quantize(&x, tokens, cols, matrix.activation_format());
         let mut out = vec![0f32; tokens * rows];
         matrix.matmul(&activations, &mut out);
+        // One token takes the two-rows-at-a-time path: the same values as in the batch.
+        let mut single = Activations::default();
+        single.quantize(&x[..cols], 1, cols, matrix.activation_format());
+        let mut one = vec![0f32; rows];
+        matrix.matmul(&single, &mut one);
+        assert_eq!(one, out[..rows]);
         for t in 0..tokens {
             for r in 0..rows {
                 let exact: f32 = (0..cols)
