@@ -59,11 +59,28 @@ fn lab_tag(lab: &LabRoot) -> String {
     digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
-/// A short tag of what a generated package is built from (named parts, each its bytes), so
-/// that labs with the same sources (every copy `aisec grade` makes of the issuer's lab, each
-/// temporary lab a test makes) share one package, its artefacts and its build record.
-fn content_tag(parts: &[(&str, &[u8])]) -> String {
-    tree_digest(parts.iter().map(|(name, bytes)| (*name, *bytes)))[..16].to_owned()
+/// A short tag of what a generated package of `exercise` is built from: the shared crates it
+/// links, the lab's profiles and lock file, and its own `sources` (name, bytes). Labs with the
+/// same sources (every copy `aisec grade` makes of the issuer's lab, each temporary lab a test
+/// makes) so share one package, its artefacts and its build record.
+fn package_tag<'a>(
+    lab: &LabRoot,
+    exercise: &Exercise,
+    crates: &Path,
+    profiles: &str,
+    sources: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> String {
+    let lock = lab_lock(lab);
+    let crates_path = crates.to_string_lossy();
+    let mut parts: Vec<(&str, &[u8])> = vec![
+        ("id", exercise.id().as_bytes()),
+        ("crates", crates_path.as_bytes()),
+        ("profiles", profiles.as_bytes()),
+        ("Cargo.lock", &lock),
+    ];
+    let sources: Vec<(&str, &[u8])> = sources.collect();
+    parts.extend(sources.iter().copied());
+    tree_digest(parts.into_iter())[..16].to_owned()
 }
 
 /// The bytes of a file the lab must have.
@@ -341,20 +358,15 @@ fn build_checker(
         ),
     ];
     let profiles = lab_profiles(root)?;
-    let lock = lab_lock(lab);
-    let crates_path = crates.to_string_lossy();
-    let mut parts: Vec<(&str, &[u8])> = vec![
-        ("id", exercise.id().as_bytes()),
-        ("crates", crates_path.as_bytes()),
-        ("profiles", profiles.as_bytes()),
-        ("Cargo.lock", &lock),
-    ];
-    parts.extend(
+    let tag = package_tag(
+        lab,
+        exercise,
+        crates,
+        &profiles,
         sources
             .iter()
             .map(|(name, bytes)| (*name, bytes.as_slice())),
     );
-    let tag = content_tag(&parts);
     let name = format!("aisec-checker-{}-{tag}", exercise.id());
     let package = Package {
         dir: target.join("aisec/checker").join(&name),
@@ -516,24 +528,20 @@ fn build_solution_runner(
     }
     let api = read_lab_file(&exercise.dir.join("api.rs"))?;
     let profiles = lab_profiles(lab.path())?;
-    let lock = lab_lock(lab);
-    let crates_path = crates.to_string_lossy();
-    let mut parts: Vec<(&str, &[u8])> = vec![
-        ("id", exercise.id().as_bytes()),
-        ("crates", crates_path.as_bytes()),
-        ("profiles", profiles.as_bytes()),
-        ("Cargo.lock", &lock),
-        ("api.rs", &api),
-    ];
-    parts.extend(
-        sources
-            .iter()
-            .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
-    );
     // Named for its content (see `build_checker`); the solution crate too, since cargo would
     // otherwise give every such crate, at the same place relative to its runner and linking
     // the same SDK, one artefact.
-    let tag = content_tag(&parts);
+    let tag = package_tag(
+        lab,
+        exercise,
+        crates,
+        &profiles,
+        std::iter::once(("api.rs", api.as_slice())).chain(
+            sources
+                .iter()
+                .map(|(name, bytes)| (name.as_str(), bytes.as_slice())),
+        ),
+    );
     let name = format!("aisec-runner-{}-solution-{tag}", exercise.id());
     let package = Package {
         dir: target.join("aisec/runner").join(&name),

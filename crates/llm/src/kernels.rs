@@ -340,28 +340,6 @@ fn dot_q8_0_q8_0(w: WeightRow<'_>, x: ActivationRow<'_>) -> f32 {
     total
 }
 
-/// `Σ a[i] · b[i]` of two equally long f32 slices.
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot product of unequal lengths");
-    if avx2() {
-        avx::dot_f32(a, b)
-    } else {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
-}
-
-/// `out[i] += w · v[i]`.
-pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
-    assert_eq!(out.len(), v.len(), "scaled add of unequal lengths");
-    if avx2() {
-        avx::add_scaled(out, w, v);
-    } else {
-        for (o, &x) in out.iter_mut().zip(v) {
-            *o += w * x;
-        }
-    }
-}
-
 /// `e^x` as ggml's AVX-512 `ggml_v_expf` computes each lane (ARM's optimised-routines
 /// polynomial, at most ~1.5 ulp from the true value): llama.cpp's softmax and SiLU use it, so
 /// this crate does too. Every step is an IEEE operation or a fused multiply-add, so the result
@@ -616,7 +594,7 @@ fn avx2() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    //! ggml's AVX2 block dot products, and f32 dot and scaled-add loops. The public functions
+    //! ggml's AVX2 block dot products. The public functions
     //! are safe: they check the slice lengths, and run only once [`super::avx2`] has seen the
     //! CPU features.
     use std::arch::x86_64::*;
@@ -714,50 +692,6 @@ mod avx {
             }
         }
         hsum_float_8(acc)
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    fn dot_f32_avx(a: &[f32], b: &[f32]) -> f32 {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 32 <= a.len() {
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let at = i + 8 * j;
-                // SAFETY: `at + 8 <= a.len() == b.len()`.
-                let (x, y) = unsafe {
-                    (
-                        _mm256_loadu_ps(a.as_ptr().add(at)),
-                        _mm256_loadu_ps(b.as_ptr().add(at)),
-                    )
-                };
-                *acc = _mm256_fmadd_ps(x, y, *acc);
-            }
-            i += 32;
-        }
-        let total = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-        let mut sum = hsum_float_8(total);
-        for k in i..a.len() {
-            sum += a[k] * b[k];
-        }
-        sum
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    fn add_scaled_avx(out: &mut [f32], w: f32, v: &[f32]) {
-        let weight = _mm256_set1_ps(w);
-        let mut i = 0;
-        while i + 8 <= out.len() {
-            // SAFETY: `i + 8 <= out.len() == v.len()`.
-            unsafe {
-                let o = _mm256_loadu_ps(out.as_ptr().add(i));
-                let x = _mm256_loadu_ps(v.as_ptr().add(i));
-                _mm256_storeu_ps(out.as_mut_ptr().add(i), _mm256_fmadd_ps(weight, x, o));
-            }
-            i += 8;
-        }
-        for k in i..out.len() {
-            out[k] += w * v[k];
-        }
     }
 
     fn check(w: &WeightRow<'_>, quant_bytes: usize, x: &ActivationRow<'_>) {
@@ -870,32 +804,12 @@ mod avx {
         // SAFETY: as above.
         unsafe { q8_0_q8_0(w, x) }
     }
-
-    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        assert!(a.len() == b.len() && super::avx2());
-        // SAFETY: the CPU has the features (checked above).
-        unsafe { dot_f32_avx(a, b) }
-    }
-
-    pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
-        assert!(out.len() == v.len() && super::avx2());
-        // SAFETY: as above.
-        unsafe { add_scaled_avx(out, w, v) }
-    }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx {
     //! No AVX2 off x86-64: never called, since [`super::avx2`] is false.
     pub use super::{dot_q4_1_q8_1, dot_q8_0_q8_0};
-    pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        a.iter().zip(b).map(|(x, y)| x * y).sum()
-    }
-    pub fn add_scaled(out: &mut [f32], w: f32, v: &[f32]) {
-        for (o, &x) in out.iter_mut().zip(v) {
-            *o += w * x;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1057,20 +971,6 @@ mod tests {
         }
         for x in [0.5f32, 1.5, 2.5, -0.5, -1.5, 126.5, -127.0, 127.0] {
             assert_eq!(round_ties_even_small(x), x.round_ties_even(), "{x}");
-        }
-    }
-
-    #[test]
-    fn the_f32_kernels_match_plain_loops() {
-        let mut next = stream(3);
-        let a: Vec<f32> = (0..77).map(|_| next()).collect();
-        let b: Vec<f32> = (0..77).map(|_| next()).collect();
-        let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-        assert!((dot_f32(&a, &b) - plain).abs() < 1e-4);
-        let mut out = b.clone();
-        add_scaled(&mut out, 0.5, &a);
-        for i in 0..77 {
-            assert!((out[i] - (b[i] + 0.5 * a[i])).abs() < 1e-6);
         }
     }
 }

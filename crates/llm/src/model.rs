@@ -31,6 +31,8 @@ pub struct Reply {
 
 /// SmolLM2-135M-Instruct, ready to answer. Decoding is greedy: the same conversation always
 /// gets the same reply, token for token.
+/// Cloning gives another handle on the same weights, with a cache of its own.
+#[derive(Clone)]
 pub struct ChatModel {
     transformer: Arc<Transformer>,
     tokenizer: ChatTokenizer,
@@ -41,20 +43,6 @@ pub struct ChatModel {
     cache: KvCache,
     /// The prefix whose positions open `cache`.
     cached_prefix: Vec<u32>,
-}
-
-impl Clone for ChatModel {
-    /// Another handle on the same weights, with a cache of its own.
-    fn clone(&self) -> ChatModel {
-        ChatModel {
-            transformer: self.transformer.clone(),
-            tokenizer: self.tokenizer.clone(),
-            template: self.template,
-            stops: self.stops.clone(),
-            cache: self.cache.clone(),
-            cached_prefix: self.cached_prefix.clone(),
-        }
-    }
 }
 
 impl std::fmt::Debug for ChatModel {

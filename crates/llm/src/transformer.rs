@@ -409,7 +409,12 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize, 
         }
         let visible = start + t + 1;
         let padded = visible.div_ceil(64) * 64;
-        let mut key = vec![0f32; padded_dim];
+        // Keys are used in place when a head is whole steps of 64 wide (this model's).
+        let mut key = if hd == padded_dim {
+            Vec::new()
+        } else {
+            vec![0f32; padded_dim]
+        };
         let mut scores = vec![f32::NEG_INFINITY; padded];
         for (p, score) in scores.iter_mut().enumerate().take(visible) {
             let cached = &keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd];
