@@ -176,6 +176,9 @@ pub struct ExerciseManifest {
     pub atlas: Vec<String>,
     /// OWASP Machine Learning Security Top 10 ids (`ML01`).
     pub owasp_ml: Vec<String>,
+    /// OWASP Top 10 for LLM Applications (2025) ids (`LLM01`), for the LLM track.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owasp_llm: Vec<String>,
     /// The files the candidate edits, relative to the exercise folder.
     pub student_files: Vec<String>,
     /// Wall-clock limit for one check run, seconds.
@@ -222,6 +225,10 @@ fn is_atlas(s: &str) -> bool {
 
 fn is_owasp_ml(s: &str) -> bool {
     s.len() == 4 && s.starts_with("ML") && s[2..].bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_owasp_llm(s: &str) -> bool {
+    s.len() == 5 && s.starts_with("LLM") && s[3..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// True for a plain relative path (no `..`, not absolute, `/`-separated).
@@ -335,6 +342,11 @@ impl ExerciseManifest {
                 "owasp_ml id {bad_id:?} is not an OWASP ML Top 10 id like ML01"
             ));
         }
+        if let Some(bad_id) = m.owasp_llm.iter().find(|a| !is_owasp_llm(a)) {
+            return bad(format!(
+                "owasp_llm id {bad_id:?} is not an OWASP Top 10 for LLM Applications id like LLM01"
+            ));
+        }
         if let Some(model) = m
             .models
             .iter()
@@ -418,6 +430,7 @@ mod tests {
                 && !is_atlas("AML.T43")
         );
         assert!(is_owasp_ml("ML01") && !is_owasp_ml("LLM01") && !is_owasp_ml("ML1"));
+        assert!(is_owasp_llm("LLM01") && !is_owasp_llm("ML01") && !is_owasp_llm("LLM1"));
         assert!(
             is_plain_relative("src/lib.rs")
                 && !is_plain_relative("../x")

@@ -1,4 +1,5 @@
-//! PNG pictures for runs and demos: line plots, histograms, scatter plots and digit grids.
+//! PNG pictures for runs and demos: line plots, histograms, bar charts, scatter plots and digit
+//! grids.
 //!
 //! Text is drawn with an embedded copy of DejaVu Sans (`assets/`), so plots render the same on
 //! any machine, with or without system fonts.
@@ -8,6 +9,7 @@ use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 
@@ -275,6 +277,83 @@ pub fn histogram(
             .map_err(|e| err(e.to_string()))?
             .label(label.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
+    }
+    draw_legend(&mut chart).map_err(&err)?;
+    root.present().map_err(|e| err(e.to_string()))
+}
+
+/// A horizontal bar chart of rates in percent: one row per category (its name at the left),
+/// one bar per series in each row, coloured and named in the legend.
+pub fn bar_chart(
+    title: &str,
+    x_label: &str,
+    categories: &[String],
+    series: &[(String, Vec<f64>)],
+    path: &Path,
+) -> Result<()> {
+    let bad =
+        |reason: &str| Error::invalid(format!("bar chart {}", path.display()), reason.to_owned());
+    if categories.is_empty() || series.is_empty() {
+        return Err(bad("needs at least one category and one series"));
+    }
+    if series.iter().any(|(_, v)| v.len() != categories.len()) {
+        return Err(bad("every series needs one value per category"));
+    }
+    let rows = categories.len() as f64;
+    let root = canvas(path)?;
+    let err = drawing(path);
+    let label_width = 16
+        + 8 * categories
+            .iter()
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0) as u32;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 22))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(label_width.min(WIDTH / 2))
+        .build_cartesian_2d(0.0..100.0, 0.0..rows)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_labels(0)
+        .disable_y_mesh()
+        .label_style((FONT, 14))
+        .axis_desc_style((FONT, 17))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let band = 0.8 / series.len() as f64;
+    for (j, (label, values)) in series.iter().enumerate() {
+        let fill = colour(j).filled();
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                // Row i from the top: the first category is drawn highest.
+                let top = rows - i as f64 - 0.1 - j as f64 * band;
+                Rectangle::new([(0.0, top - band), (v.clamp(0.0, 100.0), top)], fill)
+            }))
+            .map_err(|e| err(e.to_string()))?
+            .label(label.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
+        // Each bar's value at its end, so a bar of 0 still reads as a measurement.
+        chart
+            .draw_series(values.iter().enumerate().map(|(i, &v)| {
+                let middle = rows - i as f64 - 0.1 - (j as f64 + 0.5) * band;
+                Text::new(
+                    format!(" {v:.0}%"),
+                    (v.clamp(0.0, 100.0), middle),
+                    TextStyle::from((FONT, 12)).pos(Pos::new(HPos::Left, VPos::Center)),
+                )
+            }))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    let name_style = TextStyle::from((FONT, 14)).pos(Pos::new(HPos::Right, VPos::Center));
+    for (i, name) in categories.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(0.0, rows - i as f64 - 0.5));
+        root.draw(&Text::new(name.as_str(), (x - 8, y), name_style.clone()))
+            .map_err(|e| err(e.to_string()))?;
     }
     draw_legend(&mut chart).map_err(&err)?;
     root.present().map_err(|e| err(e.to_string()))

@@ -101,6 +101,17 @@ impl Template {
         tokenizer: &ChatTokenizer,
         messages: &[Message],
     ) -> Result<(Vec<u32>, Vec<u32>)> {
+        let mut chunks = self.chunks(tokenizer, messages)?;
+        let tail = chunks.split_off(1).concat();
+        Ok((chunks.concat(), tail))
+    }
+
+    /// The prompt for the model's next reply to `messages`, one chunk per message: the system
+    /// message (the template's default one if the conversation has none), each later message,
+    /// and the last one together with the opening of the assistant's turn. The model reads a
+    /// prompt chunk by chunk, so a conversation's next turn reuses the chunks of its earlier
+    /// turns, and a reply depends only on the conversation, never on what was read before it.
+    pub fn chunks(&self, tokenizer: &ChatTokenizer, messages: &[Message]) -> Result<Vec<Vec<u32>>> {
         if messages.is_empty() {
             return Err(Error::Prompt(
                 "a conversation needs at least one message".into(),
@@ -115,13 +126,19 @@ impl Template {
             Role::System => (messages[0].clone(), &messages[1..]),
             _ => (Message::system(DEFAULT_SYSTEM), messages),
         };
-        let prefix = self.message(tokenizer, &system)?;
-        let mut tail = Vec::new();
+        let mut chunks = vec![self.message(tokenizer, &system)?];
         for message in rest {
-            tail.extend(self.message(tokenizer, message)?);
+            chunks.push(self.message(tokenizer, message)?);
         }
-        tail.push(self.start);
-        tail.extend(tokenizer.encode("assistant\n")?);
-        Ok((prefix, tail))
+        let mut opening = vec![self.start];
+        opening.extend(tokenizer.encode("assistant\n")?);
+        match chunks.len() {
+            1 => chunks.push(opening),
+            _ => chunks
+                .last_mut()
+                .map(|last| last.extend(opening))
+                .unwrap_or(()),
+        }
+        Ok(chunks)
     }
 }

@@ -1,6 +1,7 @@
 //! The chat model: loading the GGUF file (checked against its sha256 first), and greedy
-//! decoding, with the state after a system prompt kept for the next conversation that starts
-//! with the same one.
+//! decoding, with the state after each message of the last prompt kept for the next prompt
+//! that starts with the same messages (the same system prompt, or the same conversation one
+//! turn further).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,15 +42,15 @@ pub struct ChatModel {
     stops: Vec<u32>,
     /// The keys and values of the last prompt read.
     cache: KvCache,
-    /// The prefix whose positions open `cache`.
-    cached_prefix: Vec<u32>,
+    /// The chunks whose positions open `cache`, in order.
+    cached_chunks: Vec<Vec<u32>>,
 }
 
 impl std::fmt::Debug for ChatModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatModel")
             .field("config", self.transformer.config())
-            .field("cached_prefix_tokens", &self.cached_prefix.len())
+            .field("cached_chunks", &self.cached_chunks.len())
             .finish_non_exhaustive()
     }
 }
@@ -139,7 +140,7 @@ impl ChatModel {
             tokenizer,
             template,
             stops,
-            cached_prefix: Vec::new(),
+            cached_chunks: Vec::new(),
         })
     }
 
@@ -163,34 +164,43 @@ impl ChatModel {
         self.transformer.config().context
     }
 
-    /// The model's greedy reply to `messages` (ChatML), at most `max_tokens` long.
+    /// The model's greedy reply to `messages` (ChatML), at most `max_tokens` long. The prompt
+    /// is read message by message (see [`Template::chunks`]); the messages it shares with the
+    /// last prompt read are not read again.
     pub fn reply(&mut self, messages: &[Message], max_tokens: usize) -> Result<Reply> {
-        let (prefix, tail) = self.template.prompt(&self.tokenizer, messages)?;
-        self.complete(&prefix, &tail, max_tokens)
+        let chunks = self.template.chunks(&self.tokenizer, messages)?;
+        self.complete_chunks(&chunks, max_tokens)
     }
 
     /// The greedy continuation of the tokens `prefix` then `tail`, at most `max_tokens` long,
-    /// stopping at `<|im_end|>`. The model's state after `prefix` is kept, and reused when the
-    /// next call starts with the same prefix; `prefix` is always read on its own, so a reply
-    /// is the same whether the prefix came from the cache or not.
+    /// stopping at `<|im_end|>`: [`ChatModel::complete_chunks`] of the two.
     pub fn complete(&mut self, prefix: &[u32], tail: &[u32], max_tokens: usize) -> Result<Reply> {
-        if prefix.is_empty() || tail.is_empty() {
+        self.complete_chunks(&[prefix.to_vec(), tail.to_vec()], max_tokens)
+    }
+
+    /// The greedy continuation of `chunks`, read in order one chunk per forward pass, at most
+    /// `max_tokens` long, stopping at `<|im_end|>`. The model's state after each chunk is
+    /// kept, and the leading chunks the next call shares are not read again; since every chunk
+    /// is read as one pass whether it came from the cache or not, a reply depends only on the
+    /// chunks.
+    pub fn complete_chunks(&mut self, chunks: &[Vec<u32>], max_tokens: usize) -> Result<Reply> {
+        if chunks.len() < 2 || chunks.iter().any(Vec::is_empty) {
             return Err(Error::Prompt(
-                "a prompt needs a non-empty prefix and tail".into(),
+                "a prompt needs at least two non-empty chunks (a prefix and a tail)".into(),
             ));
         }
+        let prompt_tokens: usize = chunks.iter().map(Vec::len).sum();
         let context = self.context_length();
-        if prefix.len() + tail.len() + max_tokens > context {
+        if prompt_tokens + max_tokens > context {
             return Err(Error::Prompt(format!(
-                "{} prompt tokens and up to {max_tokens} reply tokens exceed the model's \
-                 {context}-token context: shorten the prompt",
-                prefix.len() + tail.len()
+                "{prompt_tokens} prompt tokens and up to {max_tokens} reply tokens exceed the \
+                 model's {context}-token context: shorten the prompt"
             )));
         }
         let vocabulary = self.tokenizer.vocabulary_size();
-        if let Some(&bad) = prefix
+        if let Some(&bad) = chunks
             .iter()
-            .chain(tail)
+            .flatten()
             .find(|&&id| id as usize >= vocabulary)
         {
             return Err(Error::Prompt(format!(
@@ -198,17 +208,28 @@ impl ChatModel {
             )));
         }
         let transformer = self.transformer.clone();
-        let mut read = tail.len();
-        if self.cached_prefix == prefix && self.cache.len() >= prefix.len() {
-            transformer.truncate(&mut self.cache, prefix.len());
+        // The last chunk is always read: its logits give the first reply token.
+        let mut shared = self
+            .cached_chunks
+            .iter()
+            .zip(&chunks[..chunks.len() - 1])
+            .take_while(|(cached, wanted)| cached == wanted)
+            .count();
+        let shared_tokens: usize = chunks[..shared].iter().map(Vec::len).sum();
+        if shared > 0 && self.cache.len() >= shared_tokens {
+            transformer.truncate(&mut self.cache, shared_tokens);
         } else {
             self.cache = transformer.new_cache();
-            self.cached_prefix.clear();
-            transformer.forward(prefix, &mut self.cache)?;
-            self.cached_prefix = prefix.to_vec();
-            read += prefix.len();
+            shared = 0;
         }
-        let mut logits = transformer.forward(tail, &mut self.cache)?;
+        self.cached_chunks.truncate(shared);
+        let mut read = 0;
+        let mut logits = Vec::new();
+        for chunk in &chunks[shared..] {
+            logits = transformer.forward(chunk, &mut self.cache)?;
+            self.cached_chunks.push(chunk.clone());
+            read += chunk.len();
+        }
         let mut tokens = Vec::new();
         let mut finished = false;
         while tokens.len() < max_tokens {

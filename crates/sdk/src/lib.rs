@@ -18,6 +18,7 @@ pub mod analysis;
 pub mod data;
 pub mod error;
 mod kernels;
+pub mod llm;
 pub mod metrics;
 pub mod model;
 pub mod ops;
@@ -31,9 +32,10 @@ pub use data::{Dataset, Mnist, Split};
 pub use error::{Error, Result};
 pub use model::Cnn;
 pub use ndarray;
-/// JSON, hashing and deserialisation, for exercises that parse and hash files (they may depend
-/// on this crate only).
-pub use {serde, serde_json, sha2};
+/// JSON, hashing and deserialisation, for exercises that parse and hash files, and base64, for
+/// the LLM track's rails that look for a secret in encoded replies (exercises may depend on this
+/// crate only).
+pub use {base64, serde, serde_json, sha2};
 
 /// The folder of the shipped models, `models/` in the lab this SDK was built in.
 pub fn models_dir() -> std::path::PathBuf {

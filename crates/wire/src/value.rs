@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use aisec_sdk::llm::{Deployment, GuardLevel, Login, Message, Verdict};
 use aisec_sdk::rng::Rng;
 use aisec_sdk::supply_chain::{FileVerdict, ManifestEntry};
 use aisec_sdk::{Cnn, DType, Dataset, Device, Tensor};
@@ -73,6 +74,15 @@ postcard_values!(
     Vec<ManifestEntry> => "manifest",
     Vec<FileVerdict> => "list of verdicts",
     PathBuf => "path",
+    String => "text",
+    Option<String> => "text or nothing",
+    Vec<String> => "list of texts",
+    Vec<Message> => "conversation",
+    Vec<Vec<Message>> => "list of conversations",
+    Deployment => "deployment",
+    Login => "login",
+    Verdict => "verdict",
+    GuardLevel => "guard level",
 );
 
 /// Named tensors as safetensors bytes.
@@ -230,6 +240,11 @@ borrowed_params!(
     [u32] => Vec<u32>, encoded by |v| put_postcard(&v);
     [f64] => Vec<f64>, encoded by |v| put_postcard(&v);
     [ManifestEntry] => Vec<ManifestEntry>, encoded by |v| put_postcard(&v);
+    str => String, encoded by |v| put_postcard(&v);
+    [String] => Vec<String>, encoded by |v| put_postcard(&v);
+    [Message] => Vec<Message>, encoded by |v| put_postcard(&v);
+    [Vec<Message>] => Vec<Vec<Message>>, encoded by |v| put_postcard(&v);
+    Deployment => Deployment, encoded by |v| v.put();
 );
 
 macro_rules! copied_params {
@@ -249,7 +264,7 @@ macro_rules! copied_params {
     )*};
 }
 
-copied_params!(f32, f64, u32, u64, usize, bool);
+copied_params!(f32, f64, u32, u64, usize, bool, GuardLevel);
 
 impl<'a> Param<'a> for &'a mut Rng {
     type Owned = Rng;
@@ -326,7 +341,8 @@ macro_rules! returns {
 }
 
 returns!(
-    results: Tensor, Vec<f64>, Vec<usize>, Vec<u32>, Vec<FileVerdict>, f64, Cnn, Dataset;
+    results: Tensor, Vec<f64>, Vec<usize>, Vec<u32>, Vec<FileVerdict>, f64, Cnn, Dataset,
+        Verdict, Option<String>, Login, Vec<String>;
     plain: f64, f32, u64, usize, bool, Vec<f64>, Vec<usize>
 );
 

@@ -43,7 +43,7 @@ pub fn list(lab: &LabRoot, json: bool) -> anyhow::Result<Outcome> {
                 let m = &e.manifest;
                 serde_json::json!({
                     "id": m.id, "title": m.title, "track": m.track, "kind": m.kind, "difficulty": m.difficulty,
-                    "points": m.points, "status": status(e, &state), "atlas": m.atlas, "owasp_ml": m.owasp_ml,
+                    "points": m.points, "status": status(e, &state), "atlas": m.atlas, "owasp_ml": m.owasp_ml, "owasp_llm": m.owasp_llm,
                 })
             })
             .collect();
@@ -67,6 +67,7 @@ pub fn list(lab: &LabRoot, json: bool) -> anyhow::Result<Outcome> {
             .atlas
             .iter()
             .chain(&m.owasp_ml)
+            .chain(&m.owasp_llm)
             .cloned()
             .collect::<Vec<_>>()
             .join(" ");
@@ -112,6 +113,7 @@ pub fn show(lab: &LabRoot, id: &str) -> anyhow::Result<Outcome> {
                 m.atlas
                     .iter()
                     .chain(&m.owasp_ml)
+                    .chain(&m.owasp_llm)
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(" ")

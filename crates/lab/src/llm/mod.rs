@@ -1,5 +1,13 @@
-//! The shipped chat model of the LLM track, loaded only once its file matches the models
-//! manifest: a model changed by one byte is refused before it is read.
+//! The LLM track's machinery: the shipped chat model, loaded only once its file matches the
+//! models manifest (a model changed by one byte is refused before it is read), and what its
+//! exercises draw and measure.
+
+pub mod assistant;
+pub mod deployment;
+pub mod guards;
+pub mod leak;
+pub mod rag;
+pub mod suites;
 
 use aisec_llm::ChatModel;
 pub use aisec_llm::MODEL_FILE;
