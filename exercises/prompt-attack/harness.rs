@@ -1,6 +1,6 @@
 //! Grading and display for the `prompt-attack` exercise (the lab's code: do not edit).
 
-use aisec_lab::harness::Context;
+use aisec_lab::harness::{Context, printable};
 use aisec_lab::llm::assistant::Assistant;
 use aisec_lab::llm::deployment::{self, Layout};
 use aisec_lab::llm::guards;
@@ -209,7 +209,10 @@ fn transcript_text(transcript: &[Message]) -> String {
                 Role::User => "you      ",
                 Role::Assistant => "assistant",
             };
-            format!("  {who} | {}", m.content.replace('\n', "\n            | "))
+            format!(
+                "  {who} | {}",
+                printable(&m.content).replace('\n', "\n            | ")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use aisec_lab::harness::printable;
 use aisec_lab::llm::assistant::Assistant;
 use aisec_lab::llm::{deployment, leak, suites};
 use aisec_lab::serde_json::json;
@@ -248,7 +249,10 @@ fn transcript_text(transcript: &[Message]) -> String {
                 Role::User => "person   ",
                 Role::Assistant => "assistant",
             };
-            format!("  {who} | {}", m.content.replace('\n', "\n            | "))
+            format!(
+                "  {who} | {}",
+                printable(&m.content).replace('\n', "\n            | ")
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")

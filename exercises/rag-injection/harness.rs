@@ -1,6 +1,6 @@
 //! Grading and display for the `rag-injection` exercise (the lab's code: do not edit).
 
-use aisec_lab::harness::Context;
+use aisec_lab::harness::{Context, printable};
 use aisec_lab::llm::assistant::Assistant;
 use aisec_lab::llm::deployment;
 use aisec_lab::llm::rag::{self, Document, Injection, KnowledgeBase};
@@ -290,10 +290,10 @@ fn show(
         ctx.say(&format!(
             "\nAn injection that worked ({}):\n  model read | {}\n  model said | {}\n\nThe same question with your defence:\n  model read | {}\n  model said | {}",
             hit.injections.iter().map(|f| f.name()).collect::<Vec<_>>().join(", "),
-            hit.prompt.replace('\n', "\n             | "),
-            hit.reply,
-            held.prompt.replace('\n', "\n             | "),
-            held.reply
+            printable(&hit.prompt).replace('\n', "\n             | "),
+            printable(&hit.reply),
+            printable(&held.prompt).replace('\n', "\n             | "),
+            printable(&held.reply)
         ));
     }
     let answer_json = |a: &Answer| json!({ "question": a.document.question, "expected": a.document.answer, "own_injection": a.document.injection.map(|f| f.name()), "injections": a.injections.iter().map(|f| f.name()).collect::<Vec<_>>(), "prompt": a.prompt, "reply": a.reply, "injected": a.injected, "correct": a.correct });

@@ -150,3 +150,35 @@ fn a_bundle_is_built_and_graded_offline_and_only_student_files_count() {
         "{text}"
     );
 }
+
+#[test]
+fn a_bundle_with_an_llm_exercise_carries_the_chat_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("take-home");
+    let out = aisec(&[
+        "assign",
+        "--exercises",
+        "prompt-guard",
+        "--out",
+        bundle.to_str().unwrap(),
+        "--title",
+        "LLM guard",
+    ]);
+    assert_exit(&out, 0);
+    let model = bundle.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(
+        sha256(&model),
+        sha256(&lab_root().join("models/SmolLM2-135M-Instruct.Q4_1.gguf"))
+    );
+    let models_manifest = std::fs::read_to_string(bundle.join("models/MANIFEST")).unwrap();
+    assert!(
+        models_manifest.contains("SmolLM2-135M-Instruct.Q4_1.gguf"),
+        "{models_manifest}"
+    );
+    let verify = aisec(&[
+        "manifest",
+        "verify",
+        bundle.join("models").to_str().unwrap(),
+    ]);
+    assert_exit(&verify, 0);
+}

@@ -353,7 +353,7 @@ pub struct DataArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Only this track (evasion, poisoning, privacy, supply-chain); default: every track.
+    /// Only this track (evasion, poisoning, privacy, supply-chain, llm); default: every track.
     pub track: Option<String>,
 
     /// A demo option over the exercise's `[demo]` defaults, as KEY=VALUE (repeatable; lists

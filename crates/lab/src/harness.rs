@@ -664,7 +664,7 @@ pub fn main<S: DeserializeOwned, B: DeserializeOwned, D: DeserializeOwned>(
     };
     let printed = context.printed_by_earlier_runners.clone() + &aisec_wire::client::shutdown();
     if request.mode != Mode::Check && !printed.trim().is_empty() {
-        eprintln!("your code printed:\n{}", strip_controls(&printed));
+        eprintln!("your code printed:\n{}", printable(&printed));
     }
     let result = HarnessResult {
         schema: RESULT_SCHEMA.to_owned(),
@@ -698,9 +698,9 @@ fn send(socket: &mut std::os::unix::net::UnixStream, result: &HarnessResult) -> 
     }
 }
 
-/// `text` without control characters other than newlines and tabs, so a candidate's prints
-/// cannot drive the terminal.
-fn strip_controls(text: &str) -> String {
+/// `text` without control characters other than newlines and tabs, so text the candidate's
+/// code wrote (its prints, its prompts, a model's reply to them) cannot drive the terminal.
+pub fn printable(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect()
