@@ -336,6 +336,23 @@ fn submissions_that_do_nothing_useful_score_zero() {
         "safetensors-verify",
         "use std::path::Path;\nuse aisec_sdk::Result;\nuse aisec_sdk::supply_chain::{FileVerdict, ManifestEntry, Verdict};\npub fn verify(dir: &Path, manifest: &[ManifestEntry]) -> Result<Vec<FileVerdict>> {\n    let _ = dir;\n    Ok(manifest.iter().map(|e| FileVerdict { path: e.path.clone(), verdict: Verdict::Ok }).collect())\n}\n",
     );
+    // The LLM track: rails that refuse every message, an attack that sends nothing, a
+    // defence that passes retrieved text through.
+    write_student(
+        lab,
+        "prompt-guard",
+        "use aisec_sdk::Result;\nuse aisec_sdk::llm::{Deployment, Message, Verdict};\npub fn screen_input(_: &Deployment, _: &[Message]) -> Result<Verdict> {\n    Ok(Verdict::Block)\n}\npub fn screen_output(_: &Deployment, _: &[Message], _: &str) -> Result<Verdict> {\n    Ok(Verdict::Block)\n}\n",
+    );
+    write_student(
+        lab,
+        "prompt-attack",
+        "use aisec_sdk::Result;\nuse aisec_sdk::llm::{GuardLevel, Login, Message};\npub fn next_message(_: GuardLevel, _: &[Vec<Message>], _: &[Message]) -> Result<Option<String>> {\n    Ok(None)\n}\npub fn recover_login(_: GuardLevel, _: &[Vec<Message>]) -> Result<Login> {\n    Ok(Login { user: String::new(), pin: String::new() })\n}\n",
+    );
+    write_student(
+        lab,
+        "rag-injection",
+        "use aisec_sdk::Result;\npub fn defend(_: &str, chunks: &[String]) -> Result<Vec<String>> {\n    Ok(chunks.to_vec())\n}\n",
+    );
     let out = aisec_in(lab, &["check", "--all", "--seed", "4", "--format", "json"]);
     assert_exit(&out, 1);
     let report = json_report(&out);

@@ -313,7 +313,8 @@ pub fn bar_chart(
         .margin(16)
         .x_label_area_size(48)
         .y_label_area_size(label_width.min(WIDTH / 2))
-        .build_cartesian_2d(0.0..100.0, 0.0..rows)
+        // Room right of 100% for the value written at a bar's end.
+        .build_cartesian_2d(0.0..108.0, 0.0..rows)
         .map_err(|e| err(e.to_string()))?;
     chart
         .configure_mesh()
