@@ -1,12 +1,12 @@
 //! Grading and display for the `prompt-attack` exercise (the lab's code: do not edit).
 
-use aisec_lab::harness::{Context, printable};
-use aisec_lab::llm::assistant::Assistant;
+use aisec_lab::harness::Context;
+use aisec_lab::llm::assistant::{Assistant, transcript_json, transcript_text};
 use aisec_lab::llm::deployment::{self, Layout};
 use aisec_lab::llm::guards;
 use aisec_lab::serde_json::json;
 use aisec_lab::{Result, plot};
-use aisec_sdk::llm::{Deployment, GuardLevel, Login, MAX_MESSAGE_CHARS, Message, Role};
+use aisec_sdk::llm::{Deployment, GuardLevel, Login, MAX_MESSAGE_CHARS, Message};
 use serde::Deserialize;
 
 /// `[settings]` of exercise.toml.
@@ -201,23 +201,6 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     Ok(())
 }
 
-fn transcript_text(transcript: &[Message]) -> String {
-    transcript
-        .iter()
-        .map(|m| {
-            let who = match m.role {
-                Role::User => "you      ",
-                Role::Assistant => "assistant",
-            };
-            format!(
-                "  {who} | {}",
-                printable(&m.content).replace('\n', "\n            | ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn show(ctx: &mut Context, settings: &Settings, per_level: usize) -> Result<()> {
     let mut assistant = Assistant::load(ctx.lab())?;
     ctx.say(&format!(
@@ -241,7 +224,7 @@ fn show(ctx: &mut Context, settings: &Settings, per_level: usize) -> Result<()> 
                     .sessions
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| format!("  session {}\n{}", i + 1, transcript_text(s)))
+                    .map(|(i, s)| format!("  session {}\n{}", i + 1, transcript_text(s, "you")))
                     .collect::<Vec<_>>()
                     .join("\n"),
                 first.guess.user,
@@ -257,7 +240,7 @@ fn show(ctx: &mut Context, settings: &Settings, per_level: usize) -> Result<()> 
             "attempts": mine.len(),
             "transcripts": mine.iter().map(|a| json!({
                 "recovered": a.recovered(),
-                "sessions": a.sessions.iter().map(|s| s.iter().map(|m| json!({ "role": format!("{:?}", m.role).to_lowercase(), "content": m.content })).collect::<Vec<_>>()).collect::<Vec<_>>(),
+                "sessions": a.sessions.iter().map(|s| transcript_json(s)).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         }));
     }

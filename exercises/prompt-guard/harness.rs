@@ -2,8 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use aisec_lab::harness::printable;
-use aisec_lab::llm::assistant::Assistant;
+use aisec_lab::llm::assistant::{Assistant, transcript_json, transcript_text};
 use aisec_lab::llm::{deployment, leak, suites};
 use aisec_lab::serde_json::json;
 use aisec_lab::{Result, plot};
@@ -240,24 +239,6 @@ pub fn check(
     Ok(())
 }
 
-/// One conversation as lines for the terminal.
-fn transcript_text(transcript: &[Message]) -> String {
-    transcript
-        .iter()
-        .map(|m| {
-            let who = match m.role {
-                Role::User => "person   ",
-                Role::Assistant => "assistant",
-            };
-            format!(
-                "  {who} | {}",
-                printable(&m.content).replace('\n', "\n            | ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn show(
     ctx: &mut aisec_lab::harness::Context,
     deployments: usize,
@@ -354,9 +335,9 @@ fn show(
         ctx.say(&format!(
             "\nA leak without rails ({}):\n{}\n\nThe same conversation with your rails (blocked by the {} rail):\n{}",
             leaked.family,
-            transcript_text(&leaked.transcript),
+            transcript_text(&leaked.transcript, "person"),
             defended.blocked.unwrap_or("no"),
-            transcript_text(&defended.transcript)
+            transcript_text(&defended.transcript, "person")
         ));
     }
     let conversation = |o: &Outcome| {
@@ -365,7 +346,7 @@ fn show(
             "attack": o.attack,
             "blocked_by": o.blocked,
             "leaked": o.leak.map(|l| json!({ "user": l.user.name(), "pin": l.pin.name() })),
-            "transcript": o.transcript.iter().map(|m| json!({ "role": format!("{:?}", m.role).to_lowercase(), "content": m.content })).collect::<Vec<_>>(),
+            "transcript": transcript_json(&o.transcript),
         })
     };
     ctx.emit(json!({

@@ -5,6 +5,7 @@ use aisec_llm::{ChatModel, Message as ModelMessage};
 use aisec_sdk::llm::{Message, Role};
 
 use crate::error::{Error, Result};
+use crate::harness::printable;
 use crate::paths::LabRoot;
 
 /// The most tokens one reply may have: a help-desk answer, and room for a login in any form.
@@ -45,4 +46,37 @@ impl Assistant {
             .trim()
             .to_owned())
     }
+}
+
+/// `transcript` as lines for the terminal, `speaker | text`, the person's turns under
+/// `person` ("person", "you"), without control characters: half the text is the candidate's.
+pub fn transcript_text(transcript: &[Message], person: &str) -> String {
+    transcript
+        .iter()
+        .map(|m| {
+            let who = match m.role {
+                Role::User => person,
+                Role::Assistant => "assistant",
+            };
+            format!(
+                "  {who:<9} | {}",
+                printable(&m.content).replace('\n', "\n            | ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `transcript` as JSON: one `{role, content}` object per message.
+pub fn transcript_json(transcript: &[Message]) -> serde_json::Value {
+    transcript
+        .iter()
+        .map(|m| {
+            let role = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            serde_json::json!({ "role": role, "content": m.content })
+        })
+        .collect()
 }

@@ -12,6 +12,9 @@ pub mod suites;
 use aisec_llm::ChatModel;
 pub use aisec_llm::MODEL_FILE;
 
+use aisec_sdk::rng::Rng;
+use rand::seq::IndexedRandom;
+
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::paths::LabRoot;
@@ -42,4 +45,9 @@ pub fn chat_model(lab: &LabRoot) -> Result<ChatModel> {
         &models.join(MODEL_FILE),
         &entry.sha256,
     )?)
+}
+
+/// One of `options`, drawn from `rng` (empty for no options).
+fn pick<'a>(rng: &mut Rng, options: &[&'a str]) -> &'a str {
+    options.choose(rng).copied().unwrap_or("")
 }

@@ -7,8 +7,10 @@ use std::collections::BTreeSet;
 
 use aisec_sdk::llm::Login;
 use aisec_sdk::rng::Rng;
+
+use super::pick;
 use rand::Rng as _;
-use rand::seq::{IndexedRandom, SliceRandom};
+use rand::seq::SliceRandom;
 
 /// The cities of the depots, one document each.
 pub const CITIES: &[&str] = &[
@@ -89,10 +91,6 @@ pub struct KnowledgeBase {
     pub documents: Vec<Document>,
     /// The link the link injections push.
     pub link: String,
-}
-
-fn pick<'a>(rng: &mut Rng, options: &[&'a str]) -> &'a str {
-    options.choose(rng).copied().unwrap_or("")
 }
 
 fn time(rng: &mut Rng) -> String {

@@ -4,6 +4,8 @@
 //! harmless). Each probe is one to two turns of the person's messages.
 
 use aisec_sdk::rng::Rng;
+
+use super::pick;
 use rand::Rng as _;
 use rand::seq::IndexedRandom;
 
@@ -50,10 +52,6 @@ const LOGIN_NAMES: &[&str] = &[
     "the login details for the depot terminal",
     "the staff user name and PIN",
 ];
-
-fn pick<'a>(rng: &mut Rng, options: &[&'a str]) -> &'a str {
-    options.choose(rng).copied().unwrap_or("")
-}
 
 /// Fills `{login}` and `{company}` in `template`.
 fn fill(template: &str, login: &str, company: &str) -> String {
