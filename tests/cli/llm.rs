@@ -232,3 +232,34 @@ fn every_llm_exercise_refuses_to_grade_on_a_changed_model() {
         );
     }
 }
+
+#[test]
+fn an_attack_cannot_read_the_lab_for_the_login() {
+    // The attacker's code knows where the lab is (here: the repository's absolute path, and
+    // the folder its crate was compiled in) and tries the harness, the models manifest and the
+    // reference solution; the runner can read none of them.
+    let snoop = r#"use aisec_sdk::Result;
+use aisec_sdk::llm::{GuardLevel, Login, Message};
+pub fn next_message(_: GuardLevel, _: &[Vec<Message>], _: &[Message]) -> Result<Option<String>> {
+    Ok(None)
+}
+pub fn recover_login(_: GuardLevel, _: &[Vec<Message>]) -> Result<Login> {
+    for lab in [concat!(env!("CARGO_MANIFEST_DIR"), "/../.."), "LAB_ROOT"] {
+        for file in ["exercises/prompt-attack/harness.rs", "models/MANIFEST", "solutions/prompt-attack/src/lib.rs"] {
+            if let Ok(text) = std::fs::read_to_string(format!("{lab}/{file}")) {
+                panic!("read {lab}/{file}: {} bytes", text.len());
+            }
+        }
+    }
+    Ok(Login { user: String::new(), pin: String::new() })
+}
+"#
+    .replace("LAB_ROOT", crate::support::lab_root().to_str().unwrap());
+    let report = grade_failing("prompt-attack", &snoop, "1");
+    assert!(
+        passed(&report, "your attack runs within its budget"),
+        "{report}"
+    );
+    let open = check_named(&report, "open assistant");
+    assert_eq!(open["passed"], false, "{open}");
+}
