@@ -155,65 +155,62 @@ impl QMatrix {
     /// `out[t][r] = Σ_c self[r][c] · x[t][c]` for every row `t` of `x` (`tokens × cols`,
     /// quantised as ggml quantises activations), `out` being `tokens × rows`.
     pub fn matmul(&self, x: &Activations, out: &mut [f32]) {
-        debug_assert_eq!(x.cols, self.cols);
-        debug_assert_eq!(out.len(), x.rows * self.rows);
+        matmul_all(x, &mut [(self, out)]);
+    }
+
+    /// Rows `first..first + values.len() / tokens` of the product with every token of `x`,
+    /// into `values` row by row (`values[i * tokens + t]`).
+    fn band(&self, x: &Activations, first: usize, values: &mut [f32]) {
         let tokens = x.rows;
         let fast = avx2();
-        // Work is split over output rows; each task takes a band of rows for every token, so a
-        // weight row is read from memory once per call.
-        let band = (self.rows / (rayon::current_num_threads() * 4)).clamp(16, 256);
-        let mut transposed = vec![0f32; tokens * self.rows];
-        transposed
-            .par_chunks_mut(band * tokens)
-            .enumerate()
-            .for_each(|(chunk, values)| {
-                let first = chunk * band;
-                // One token: two rows at a time, whose independent sums keep the CPU busy.
-                #[cfg(target_arch = "x86_64")]
-                if fast && tokens == 1 {
-                    let x = x.row(0);
-                    let done = values.len() / 2 * 2;
-                    let mut pairs = values.chunks_exact_mut(2);
-                    for (i, pair) in pairs.by_ref().enumerate() {
-                        let rows = [self.row(first + 2 * i), self.row(first + 2 * i + 1)];
-                        pair.copy_from_slice(&match self.format {
-                            Format::Q4_1 => avx::dot_q4_1_q8_1_rows2(rows, x),
-                            Format::Q8_0 => avx::dot_q8_0_q8_0_rows2(rows, x),
-                        });
-                    }
-                    for (i, value) in pairs.into_remainder().iter_mut().enumerate() {
-                        let row = self.row(first + done + i);
-                        *value = match self.format {
-                            Format::Q4_1 => avx::dot_q4_1_q8_1(row, x),
-                            Format::Q8_0 => avx::dot_q8_0_q8_0(row, x),
-                        };
-                    }
-                    return;
+        // One token: two rows at a time, whose independent sums keep the CPU busy.
+        #[cfg(target_arch = "x86_64")]
+        if fast && tokens == 1 {
+            let x = x.row(0);
+            let done = values.len() / 2 * 2;
+            let mut pairs = values.chunks_exact_mut(2);
+            for (i, pair) in pairs.by_ref().enumerate() {
+                let rows = [self.row(first + 2 * i), self.row(first + 2 * i + 1)];
+                pair.copy_from_slice(&match self.format {
+                    Format::Q4_1 => avx::dot_q4_1_q8_1_rows2(rows, x),
+                    Format::Q8_0 => avx::dot_q8_0_q8_0_rows2(rows, x),
+                });
+            }
+            for (i, value) in pairs.into_remainder().iter_mut().enumerate() {
+                let row = self.row(first + done + i);
+                *value = match self.format {
+                    Format::Q4_1 => avx::dot_q4_1_q8_1(row, x),
+                    Format::Q8_0 => avx::dot_q8_0_q8_0(row, x),
+                };
+            }
+            return;
+        }
+        for (i, row_out) in values.chunks_exact_mut(tokens).enumerate() {
+            let row = self.row(first + i);
+            let mut t = 0;
+            #[cfg(target_arch = "x86_64")]
+            if fast && self.format == Format::Q4_1 {
+                while t + GROUP <= tokens {
+                    row_out[t..t + GROUP].copy_from_slice(&avx::dot_q4_1_q8_1_group(
+                        row,
+                        x,
+                        t / GROUP,
+                    ));
+                    t += GROUP;
                 }
-                for (i, row_out) in values.chunks_exact_mut(tokens).enumerate() {
-                    let row = self.row(first + i);
-                    let mut t = 0;
-                    #[cfg(target_arch = "x86_64")]
-                    if fast && self.format == Format::Q4_1 {
-                        while t + 4 <= tokens {
-                            let xs = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
-                            row_out[t..t + 4].copy_from_slice(&avx::dot_q4_1_q8_1_n(row, xs));
-                            t += 4;
-                        }
-                    }
-                    for (t, value) in row_out.iter_mut().enumerate().skip(t) {
-                        *value = match (self.format, fast) {
-                            (Format::Q4_1, true) => avx::dot_q4_1_q8_1(row, x.row(t)),
-                            (Format::Q4_1, false) => dot_q4_1_q8_1(row, x.row(t)),
-                            (Format::Q8_0, true) => avx::dot_q8_0_q8_0(row, x.row(t)),
-                            (Format::Q8_0, false) => dot_q8_0_q8_0(row, x.row(t)),
-                        };
-                    }
+                while t + 4 <= tokens {
+                    let xs = [x.row(t), x.row(t + 1), x.row(t + 2), x.row(t + 3)];
+                    row_out[t..t + 4].copy_from_slice(&avx::dot_q4_1_q8_1_n(row, xs));
+                    t += 4;
                 }
-            });
-        for t in 0..tokens {
-            for r in 0..self.rows {
-                out[t * self.rows + r] = transposed[r * tokens + t];
+            }
+            for (t, value) in row_out.iter_mut().enumerate().skip(t) {
+                *value = match (self.format, fast) {
+                    (Format::Q4_1, true) => avx::dot_q4_1_q8_1(row, x.row(t)),
+                    (Format::Q4_1, false) => dot_q4_1_q8_1(row, x.row(t)),
+                    (Format::Q8_0, true) => avx::dot_q8_0_q8_0(row, x.row(t)),
+                    (Format::Q8_0, false) => dot_q8_0_q8_0(row, x.row(t)),
+                };
             }
         }
     }
@@ -224,6 +221,69 @@ impl QMatrix {
             Format::Q4_1 => ActivationFormat::Q8_1,
             Format::Q8_0 => ActivationFormat::Q8_0,
         }
+    }
+}
+
+/// Every product `matrix · x` into its `out` (as [`QMatrix::matmul`]), in one parallel pass:
+/// the projections that read the same activations (query, key and value; gate and up) share
+/// one hand-out of work to the threads instead of waiting for each other.
+pub fn matmul_all(x: &Activations, products: &mut [(&QMatrix, &mut [f32])]) {
+    let tokens = x.rows;
+    for (matrix, out) in products.iter() {
+        assert!(
+            x.cols == matrix.cols && out.len() == tokens * matrix.rows,
+            "a product of mismatched sizes"
+        );
+    }
+    let total_rows: usize = products.iter().map(|(matrix, _)| matrix.rows).sum();
+    // Each task takes a band of rows for every token, so a weight row is read from memory once
+    // per call.
+    let band = (total_rows / (rayon::current_num_threads() * 4)).clamp(16, 256);
+    // Bands hold a row's values for every token; with one token that is already `out`'s layout.
+    let mut by_row: Vec<Vec<f32>> = if tokens == 1 {
+        Vec::new()
+    } else {
+        products
+            .iter()
+            .map(|(matrix, _)| vec![0f32; tokens * matrix.rows])
+            .collect()
+    };
+    let mut tasks: Vec<(&QMatrix, usize, &mut [f32])> = Vec::new();
+    if tokens == 1 {
+        for (matrix, out) in products.iter_mut() {
+            for (i, values) in out.chunks_mut(band).enumerate() {
+                tasks.push((matrix, i * band, values));
+            }
+        }
+    } else {
+        for ((matrix, _), values) in products.iter().zip(by_row.iter_mut()) {
+            for (i, values) in values.chunks_mut(band * tokens).enumerate() {
+                tasks.push((matrix, i * band, values));
+            }
+        }
+    }
+    tasks
+        .into_par_iter()
+        .for_each(|(matrix, first, values)| matrix.band(x, first, values));
+    // Transposed in tiles of TILE tokens × TILE rows, so both sides are read and written a
+    // cache line at a time; the threads take TILE tokens each.
+    const TILE: usize = 16;
+    for ((matrix, out), by_row) in products.iter_mut().zip(&by_row) {
+        let rows = matrix.rows;
+        out.par_chunks_mut(TILE * rows)
+            .enumerate()
+            .for_each(|(tile, out)| {
+                let t0 = tile * TILE;
+                for r0 in (0..rows).step_by(TILE) {
+                    let r1 = (r0 + TILE).min(rows);
+                    for (i, out) in out.chunks_exact_mut(rows).enumerate() {
+                        let t = t0 + i;
+                        for (r, value) in (r0..r1).zip(&mut out[r0..r1]) {
+                            *value = by_row[r * tokens + t];
+                        }
+                    }
+                }
+            });
     }
 }
 
@@ -245,7 +305,15 @@ pub struct Activations {
     scale: Vec<f32>,
     sum: Vec<f32>,
     quants: Vec<i8>,
+    /// `scale` and `sum` again for each whole group of [`GROUP`] rows, block by block with
+    /// the group's rows side by side, so a kernel loads one block's values for the whole
+    /// group at once.
+    grouped_scale: Vec<f32>,
+    grouped_sum: Vec<f32>,
 }
+
+/// Activation rows that one pass over a weight row serves together.
+const GROUP: usize = 8;
 
 /// One row of [`Activations`].
 #[derive(Clone, Copy)]
@@ -285,6 +353,31 @@ impl Activations {
                 ActivationFormat::Q8_0 => 0.0,
             };
         }
+        let per_row = cols / BLOCK;
+        let grouped = rows / GROUP * GROUP * per_row;
+        self.grouped_scale.resize(grouped, 0.0);
+        self.grouped_sum.resize(grouped, 0.0);
+        for g in 0..rows / GROUP {
+            for b in 0..per_row {
+                for t in 0..GROUP {
+                    let at = (g * per_row + b) * GROUP + t;
+                    let from = (g * GROUP + t) * per_row + b;
+                    self.grouped_scale[at] = self.scale[from];
+                    self.grouped_sum[at] = self.sum[from];
+                }
+            }
+        }
+    }
+
+    /// Group `g`'s block values (see [`Activations::grouped_scale`]) and quantised rows.
+    fn group(&self, g: usize) -> (&[f32], &[f32], &[i8]) {
+        let per_row = self.cols / BLOCK;
+        let blocks = per_row * GROUP;
+        (
+            &self.grouped_scale[g * blocks..(g + 1) * blocks],
+            &self.grouped_sum[g * blocks..(g + 1) * blocks],
+            &self.quants[g * GROUP * self.cols..(g + 1) * GROUP * self.cols],
+        )
     }
 
     fn row(&self, t: usize) -> ActivationRow<'_> {
@@ -461,10 +554,6 @@ mod fused {
         super::dot_f16_body(a, b, single)
     }
     #[target_feature(enable = "avx2,fma")]
-    pub fn softmax(scores: &[f32], visible: usize, probs: &mut [f32]) {
-        super::softmax_body(scores, visible, probs)
-    }
-    #[target_feature(enable = "avx2,fma")]
     pub fn weighted_rows(
         probs: &[f32],
         values: &[f32],
@@ -473,10 +562,6 @@ mod fused {
         out: &mut [f32],
     ) {
         super::weighted_rows_body(probs, values, width, single, out)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-        super::swiglu_body(gate, up)
     }
 }
 
@@ -498,6 +583,25 @@ pub fn dot_f16_as_ggml(a: &[f32], b: &[f32], single: bool) -> f32 {
     dot_f16_body(a, b, single)
 }
 
+/// `scores[p] = dot_f16_as_ggml(query, keys[p]) · scale` for every key (`keys` holds
+/// `scores.len()` rows of `query.len()` values, a multiple of 64), summed as
+/// [`dot_f16_as_ggml`] sums.
+pub fn scores_as_ggml(query: &[f32], keys: &[f32], single: bool, scale: f32, scores: &mut [f32]) {
+    let width = query.len();
+    assert!(
+        width % 64 == 0 && keys.len() == scores.len() * width,
+        "attention scores of mismatched sizes"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`); the sizes are checked above.
+        return unsafe { avx::scores(query, keys, single, scale, scores) };
+    }
+    for (score, key) in scores.iter_mut().zip(keys.chunks_exact(width)) {
+        *score = dot_f16_body(query, key, single) * scale;
+    }
+}
+
 /// Adds `probs · values` (positions × `width` values, row-major) into `out` (`width`), each
 /// output summed over positions in the order [`dot_f16_as_ggml`] sums a column: reading the
 /// values row by row gives the same sums as gathering each column.
@@ -515,7 +619,13 @@ pub fn weighted_rows_as_ggml(
     #[cfg(target_arch = "x86_64")]
     if avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
-        return unsafe { fused::weighted_rows(probs, values, width, single, out) };
+        return unsafe {
+            if width % 8 == 0 {
+                avx::weighted_rows(probs, values, width, single, out)
+            } else {
+                fused::weighted_rows(probs, values, width, single, out)
+            }
+        };
     }
     weighted_rows_body(probs, values, width, single, out)
 }
@@ -560,7 +670,7 @@ pub fn softmax_as_ggml(scores: &[f32], visible: usize, probs: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
-        return unsafe { fused::softmax(scores, visible, probs) };
+        return unsafe { avx::softmax(scores, visible, probs) };
     }
     softmax_body(scores, visible, probs)
 }
@@ -571,9 +681,21 @@ pub fn swiglu_as_ggml(gate: &mut [f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if avx2() {
         // SAFETY: the CPU has AVX2 and FMA (checked by `avx2`).
-        return unsafe { fused::swiglu(gate, up) };
+        return unsafe { avx::swiglu(gate, up) };
     }
     swiglu_body(gate, up)
+}
+
+/// Each value rounded to the nearest f16 (ties to even), kept as f32.
+pub fn round_to_f16(values: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the CPU has AVX2, FMA and F16C (checked by `avx2`).
+        return unsafe { avx::round_to_f16(values) };
+    }
+    for v in values {
+        *v = f16::from_f32(*v).to_f32();
+    }
 }
 
 /// Whether the AVX2 kernels can run here.
@@ -584,6 +706,7 @@ fn avx2() -> bool {
         *AVX2.get_or_init(|| {
             std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
+                && std::arch::is_x86_feature_detected!("f16c")
         })
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -599,7 +722,7 @@ mod avx {
     //! CPU features.
     use std::arch::x86_64::*;
 
-    use super::{ActivationRow, BLOCK, WeightRow};
+    use super::{ActivationRow, Activations, BLOCK, GROUP, WeightRow};
 
     /// Horizontal sum of 8 floats, in ggml's order.
     #[target_feature(enable = "avx2,fma")]
@@ -608,6 +731,264 @@ mod avx {
         res = _mm_add_ps(res, _mm_movehl_ps(res, res));
         res = _mm_add_ss(res, _mm_movehdup_ps(res));
         _mm_cvtss_f32(res)
+    }
+
+    /// [`super::ggml_expf`] of 8 lanes: the same operations lane by lane, the power-of-two
+    /// scaling split in two factors (the second one when the first alone would leave the
+    /// exponent range), so every lane has the scalar function's bits.
+    #[target_feature(enable = "avx2,fma")]
+    fn expf_8(x: __m256) -> __m256 {
+        let f = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+        let r = f(0x4b40_0000);
+        let z = _mm256_fmadd_ps(x, f(0x3fb8_aa3b), r);
+        let n = _mm256_sub_ps(z, r);
+        let b = _mm256_fnmadd_ps(n, f(0x35bf_be8e), _mm256_fnmadd_ps(n, f(0x3f31_7200), x));
+        let u = _mm256_mul_ps(b, b);
+        let j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(f(0x3c07_2010), b, f(0x3d2b_9f17)),
+                u,
+                _mm256_fmadd_ps(f(0x3e2a_af33), b, f(0x3eff_fedb)),
+            ),
+            u,
+            _mm256_fmadd_ps(f(0x3f7f_fff6), b, _mm256_set1_ps(1.0)),
+        );
+        // `n` is a whole number; clamped first so the integer steps cannot overflow.
+        let clamped = _mm256_min_ps(
+            _mm256_max_ps(n, _mm256_set1_ps(-200.0)),
+            _mm256_set1_ps(200.0),
+        );
+        let whole = _mm256_cvtps_epi32(clamped);
+        let first = _mm256_min_epi32(
+            _mm256_max_epi32(whole, _mm256_set1_epi32(-126)),
+            _mm256_set1_epi32(127),
+        );
+        let second = _mm256_sub_epi32(whole, first);
+        let power = |e: __m256i| {
+            _mm256_castsi256_ps(_mm256_slli_epi32(
+                _mm256_add_epi32(e, _mm256_set1_epi32(127)),
+                23,
+            ))
+        };
+        let scaled = _mm256_mul_ps(_mm256_mul_ps(j, power(first)), power(second));
+        // Beyond ±192 the result is 0 or infinity, by the sign of `n`.
+        let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), n);
+        let out_of_range = _mm256_cmp_ps(magnitude, _mm256_set1_ps(192.0), _CMP_GT_OQ);
+        let positive = _mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_GT_OQ);
+        let limit = _mm256_and_ps(positive, _mm256_set1_ps(f32::INFINITY));
+        _mm256_blendv_ps(scaled, limit, out_of_range)
+    }
+
+    /// 16 lanes summed as GCC's `_mm512_reduce_add_ps` sums them.
+    #[target_feature(enable = "avx2,fma")]
+    fn reduce_add_16(low: __m256, high: __m256) -> f32 {
+        hsum_float_8(_mm256_add_ps(high, low))
+    }
+
+    /// [`super::scores_as_ggml`].
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the query is a multiple of 64 long and `keys` holds
+    /// `scores.len()` rows of its length.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scores(
+        query: &[f32],
+        keys: &[f32],
+        single: bool,
+        scale: f32,
+        scores: &mut [f32],
+    ) {
+        let width = query.len();
+        let q = query.as_ptr();
+        for (score, key) in scores.iter_mut().zip(keys.chunks_exact(width)) {
+            let k = key.as_ptr();
+            // SAFETY: every offset read is below `width`, the length of both rows.
+            let dot = unsafe {
+                let at = |p: *const f32, i: usize| _mm256_loadu_ps(p.add(i));
+                if single {
+                    // Four 16-lane accumulators over steps of 64, combined pairwise.
+                    let mut sum = [_mm256_setzero_ps(); 8];
+                    for step in (0..width).step_by(64) {
+                        for (j, sum) in sum.iter_mut().enumerate() {
+                            *sum = _mm256_fmadd_ps(at(q, step + 8 * j), at(k, step + 8 * j), *sum);
+                        }
+                    }
+                    let low =
+                        _mm256_add_ps(_mm256_add_ps(sum[0], sum[4]), _mm256_add_ps(sum[2], sum[6]));
+                    let high =
+                        _mm256_add_ps(_mm256_add_ps(sum[1], sum[5]), _mm256_add_ps(sum[3], sum[7]));
+                    reduce_add_16(low, high)
+                } else {
+                    // One 16-lane accumulator over steps of 16.
+                    let (mut low, mut high) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                    for step in (0..width).step_by(16) {
+                        low = _mm256_fmadd_ps(at(q, step), at(k, step), low);
+                        high = _mm256_fmadd_ps(at(q, step + 8), at(k, step + 8), high);
+                    }
+                    reduce_add_16(low, high)
+                }
+            };
+            *score = dot * scale;
+        }
+    }
+
+    /// [`super::weighted_rows_body`] for a width that is whole steps of 8: the accumulator
+    /// rows are added up 8 columns at a time, in the order `reduce_add_16` adds lanes.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `width % 8 == 0` and the sizes are as
+    /// [`super::weighted_rows_as_ggml`] checks them.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn weighted_rows(
+        probs: &[f32],
+        values: &[f32],
+        width: usize,
+        single: bool,
+        out: &mut [f32],
+    ) {
+        let groups = if single { 4 } else { 1 };
+        let mut acc = vec![0f32; groups * 16 * width];
+        for (p, (&w, row)) in probs.iter().zip(values.chunks_exact(width)).enumerate() {
+            let slot = if single {
+                (p % 64) / 16 * 16 + p % 16
+            } else {
+                p % 16
+            };
+            let acc = &mut acc[slot * width..(slot + 1) * width];
+            let weight = _mm256_set1_ps(w);
+            for (a, v) in acc.chunks_exact_mut(8).zip(row.chunks_exact(8)) {
+                // SAFETY: both chunks hold 8 floats.
+                unsafe {
+                    let sum = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(v.as_ptr()),
+                        weight,
+                        _mm256_loadu_ps(a.as_ptr()),
+                    );
+                    _mm256_storeu_ps(a.as_mut_ptr(), sum);
+                }
+            }
+        }
+        for (d, out) in out.chunks_exact_mut(8).enumerate() {
+            // SAFETY: every slot row is `width` long and `8 * d + 8 <= width`.
+            unsafe {
+                let at = |slot: usize| _mm256_loadu_ps(acc.as_ptr().add(slot * width + 8 * d));
+                let mut lanes = [_mm256_setzero_ps(); 16];
+                for (l, lane) in lanes.iter_mut().enumerate() {
+                    *lane = if single {
+                        _mm256_add_ps(
+                            _mm256_add_ps(at(l), at(32 + l)),
+                            _mm256_add_ps(at(16 + l), at(48 + l)),
+                        )
+                    } else {
+                        at(l)
+                    };
+                }
+                let mut t3 = [_mm256_setzero_ps(); 8];
+                for i in 0..8 {
+                    t3[i] = _mm256_add_ps(lanes[8 + i], lanes[i]);
+                }
+                let t6 = [
+                    _mm256_add_ps(t3[4], t3[0]),
+                    _mm256_add_ps(t3[5], t3[1]),
+                    _mm256_add_ps(t3[6], t3[2]),
+                    _mm256_add_ps(t3[7], t3[3]),
+                ];
+                let total = _mm256_add_ps(_mm256_add_ps(t6[0], t6[2]), _mm256_add_ps(t6[1], t6[3]));
+                _mm256_storeu_ps(out.as_mut_ptr(), total);
+            }
+        }
+    }
+
+    /// [`super::softmax_body`], 16 positions at a time in two registers.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; the sizes are as [`super::softmax_as_ggml`] checks them.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn softmax(scores: &[f32], visible: usize, probs: &mut [f32]) {
+        let max = scores[..visible]
+            .iter()
+            .fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+        let max8 = _mm256_set1_ps(max);
+        let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let mut sum = 0f64;
+        for (c, chunk) in probs.chunks_exact_mut(16).enumerate() {
+            let mut halves = [_mm256_setzero_ps(); 2];
+            for (h, half) in halves.iter_mut().enumerate() {
+                let first = c * 16 + h * 8;
+                if first >= visible {
+                    continue;
+                }
+                let mut lanes = [f32::NEG_INFINITY; 8];
+                let end = visible.min(first + 8);
+                lanes[..end - first].copy_from_slice(&scores[first..end]);
+                let shown = _mm256_cmpgt_epi32(_mm256_set1_epi32((end - first) as i32), lane);
+                // SAFETY: `lanes` holds 8 floats.
+                let x = unsafe { _mm256_loadu_ps(lanes.as_ptr()) };
+                let e = expf_8(_mm256_sub_ps(x, max8));
+                *half = _mm256_and_ps(e, _mm256_castsi256_ps(shown));
+            }
+            // SAFETY: `chunk` holds 16 floats.
+            unsafe {
+                _mm256_storeu_ps(chunk.as_mut_ptr(), halves[0]);
+                _mm256_storeu_ps(chunk.as_mut_ptr().add(8), halves[1]);
+            }
+            sum += f64::from(hsum_float_8(_mm256_add_ps(halves[1], halves[0])));
+        }
+        let inverse = _mm256_set1_ps((1.0 / sum) as f32);
+        let mut chunks = probs[..visible].chunks_exact_mut(8);
+        for chunk in chunks.by_ref() {
+            // SAFETY: `chunk` holds 8 floats.
+            unsafe {
+                let p = _mm256_loadu_ps(chunk.as_ptr());
+                _mm256_storeu_ps(chunk.as_mut_ptr(), _mm256_mul_ps(p, inverse));
+            }
+        }
+        let inverse = (1.0 / sum) as f32;
+        for p in chunks.into_remainder() {
+            *p *= inverse;
+        }
+    }
+
+    /// [`super::swiglu_body`], 8 values at a time.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `gate` and `up` have the same length.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn swiglu(gate: &mut [f32], up: &[f32]) {
+        let done = gate.len() / 8 * 8;
+        for (g, u) in gate[..done].chunks_exact_mut(8).zip(up.chunks_exact(8)) {
+            // SAFETY: both chunks hold 8 floats.
+            unsafe {
+                let x = _mm256_loadu_ps(g.as_ptr());
+                let e = expf_8(_mm256_sub_ps(_mm256_setzero_ps(), x));
+                let silu = _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0), e));
+                _mm256_storeu_ps(
+                    g.as_mut_ptr(),
+                    _mm256_mul_ps(silu, _mm256_loadu_ps(u.as_ptr())),
+                );
+            }
+        }
+        super::swiglu_body(&mut gate[done..], &up[done..]);
+    }
+
+    /// Each value rounded to the nearest f16 and back, 8 at a time.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn round_to_f16(values: &mut [f32]) {
+        let mut chunks = values.chunks_exact_mut(8);
+        for chunk in chunks.by_ref() {
+            // SAFETY: `chunk` holds 8 floats.
+            unsafe {
+                let x = _mm256_loadu_ps(chunk.as_ptr());
+                let half = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+                _mm256_storeu_ps(chunk.as_mut_ptr(), _mm256_cvtph_ps(half));
+            }
+        }
+        for v in chunks.into_remainder() {
+            *v = half::f16::from_f32(*v).to_f32();
+        }
     }
 
     /// 32 unsigned bytes times 32 signed bytes, summed in pairs then fours, as 8 floats.
@@ -673,6 +1054,67 @@ mod avx {
         let mut out = [0f32; N];
         for t in 0..N {
             out[t] = hsum_float_8(acc[t]) + summs[t];
+        }
+        out
+    }
+
+    /// Q4_1 · Q8_1 of one weight row with the [`GROUP`] activation rows of group `g`, each
+    /// as [`dot_q4_1_q8_1`]: the per-block scalar products of all rows are one vector each.
+    pub fn dot_q4_1_q8_1_group(w: WeightRow<'_>, x: &Activations, g: usize) -> [f32; GROUP] {
+        let (scale, sum, quants) = x.group(g);
+        let blocks = w.scale.len();
+        assert!(
+            w.min.len() == blocks
+                && w.quants.len() == blocks * 16
+                && scale.len() == blocks * GROUP
+                && sum.len() == blocks * GROUP
+                && quants.len() == blocks * BLOCK * GROUP,
+            "a weight row and its activations disagree"
+        );
+        assert!(super::avx2(), "the AVX2 kernels need AVX2 and FMA");
+        // SAFETY: the lengths and the CPU features are checked above.
+        unsafe { q4_1_q8_1_group(w, scale, sum, quants) }
+    }
+
+    /// # Safety
+    /// The lengths agree as [`dot_q4_1_q8_1_group`] checks them.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn q4_1_q8_1_group(
+        w: WeightRow<'_>,
+        scale: &[f32],
+        sum: &[f32],
+        quants: &[i8],
+    ) -> [f32; GROUP] {
+        let blocks = w.scale.len();
+        let cols = blocks * BLOCK;
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        let mut summs = _mm256_setzero_ps();
+        let mut d0d1 = [0f32; GROUP];
+        for b in 0..blocks {
+            // SAFETY: `b` is below the block count, which every slice here holds per row.
+            unsafe {
+                let d0 = _mm256_set1_ps(*w.scale.get_unchecked(b));
+                let m0 = _mm256_set1_ps(*w.min.get_unchecked(b));
+                let scales = _mm256_loadu_ps(scale.as_ptr().add(b * GROUP));
+                let sums = _mm256_loadu_ps(sum.as_ptr().add(b * GROUP));
+                summs = _mm256_add_ps(summs, _mm256_mul_ps(m0, sums));
+                _mm256_storeu_ps(d0d1.as_mut_ptr(), _mm256_mul_ps(d0, scales));
+                let bx = nibbles_32(w.quants, b * 16);
+                for (t, (acc, d)) in acc.iter_mut().zip(&d0d1).enumerate() {
+                    let by = load_32(quants, t * cols + b * BLOCK);
+                    *acc = _mm256_fmadd_ps(
+                        _mm256_broadcast_ss(d),
+                        mul_sum_us8_pairs_float(bx, by),
+                        *acc,
+                    );
+                }
+            }
+        }
+        let mut out = [0f32; GROUP];
+        // SAFETY: `out` holds GROUP floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), summs) };
+        for t in 0..GROUP {
+            out[t] += hsum_float_8(acc[t]);
         }
         out
     }
@@ -859,7 +1301,8 @@ mod tests {
 
     #[test]
     fn a_quantised_product_is_close_to_the_exact_one_and_both_kernels_agree() {
-        let (rows, cols, tokens) = (40, 128, 3);
+        // 13 tokens: a group of eight, a four and a single one in the batch kernels.
+        let (rows, cols, tokens) = (40, 128, 13);
         let (matrix, dense) = q4_1_matrix(rows, cols, 11);
         let mut next = stream(5);
         let x: Vec<f32> = (0..tokens * cols).map(|_| next()).collect();
@@ -868,11 +1311,18 @@ mod tests {
         let mut out = vec![0f32; tokens * rows];
         matrix.matmul(&activations, &mut out);
         // One token takes the two-rows-at-a-time path: the same values as in the batch.
-        let mut single = Activations::default();
-        single.quantize(&x[..cols], 1, cols, matrix.activation_format());
-        let mut one = vec![0f32; rows];
-        matrix.matmul(&single, &mut one);
-        assert_eq!(one, out[..rows]);
+        for t in 0..tokens {
+            let mut single = Activations::default();
+            single.quantize(
+                &x[t * cols..(t + 1) * cols],
+                1,
+                cols,
+                matrix.activation_format(),
+            );
+            let mut one = vec![0f32; rows];
+            matrix.matmul(&single, &mut one);
+            assert_eq!(one, out[t * rows..(t + 1) * rows], "token {t}");
+        }
         for t in 0..tokens {
             for r in 0..rows {
                 let exact: f32 = (0..cols)
@@ -918,6 +1368,76 @@ mod tests {
     }
 
     #[test]
+    fn the_vector_exponential_softmax_and_silu_have_the_scalar_bits() {
+        if !avx2() {
+            return;
+        }
+        let mut inputs: Vec<f32> = (-40_000..=40_000).map(|i| i as f32 * 0.0031).collect();
+        inputs.extend([
+            f32::NEG_INFINITY,
+            f32::INFINITY,
+            -1e30,
+            1e30,
+            -87.5,
+            88.8,
+            0.0,
+            -0.0,
+        ]);
+        inputs.extend((0..2000).map(|i| -110.0 - i as f32 * 0.01));
+        let mut gate = inputs.clone();
+        let up: Vec<f32> = inputs.iter().map(|v| 1.0 - v * 0.5).collect();
+        let mut expected = gate.clone();
+        swiglu_body(&mut expected, &up);
+        swiglu_as_ggml(&mut gate, &up);
+        for (i, (a, b)) in gate.iter().zip(&expected).enumerate() {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "silu at {}: {a} vs {b}",
+                inputs[i]
+            );
+        }
+        for visible in [1usize, 7, 8, 9, 16, 17, 63, 64, 65, 200] {
+            let scores: Vec<f32> = (0..visible)
+                .map(|p| ((p as f32) * 0.77).sin() * 30.0 - (p % 5) as f32 * 9.0)
+                .collect();
+            let padded = visible.div_ceil(64) * 64;
+            let (mut ours, mut scalar) = (vec![0f32; padded], vec![0f32; padded]);
+            softmax_as_ggml(&scores, visible, &mut ours);
+            softmax_body(&scores, visible, &mut scalar);
+            assert_eq!(
+                ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                scalar.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "softmax of {visible}"
+            );
+        }
+        let mut rounded = inputs.clone();
+        round_to_f16(&mut rounded);
+        for (r, &v) in rounded.iter().zip(&inputs) {
+            assert_eq!(r.to_bits(), f16::from_f32(v).to_f32().to_bits(), "{v}");
+        }
+    }
+
+    #[test]
+    fn attention_scores_are_the_padded_dot_products() {
+        let width = 128;
+        let query: Vec<f32> = (0..width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let keys: Vec<f32> = (0..width * 9).map(|i| (i as f32 * 0.11).cos()).collect();
+        for single in [true, false] {
+            let mut scores = vec![0f32; 9];
+            scores_as_ggml(&query, &keys, single, 0.125, &mut scores);
+            for (p, score) in scores.iter().enumerate() {
+                let key = &keys[p * width..(p + 1) * width];
+                let expected = dot_f16_body(&query, key, single) * 0.125;
+                assert_eq!(
+                    score.to_bits(),
+                    expected.to_bits(),
+                    "key {p}, single {single}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_f16_dot_products_and_softmax_add_up() {
         let a: Vec<f32> = (0..128).map(|i| (i as f32 * 0.37).sin()).collect();
         let b: Vec<f32> = (0..128).map(|i| (i as f32 * 0.11).cos()).collect();
@@ -935,30 +1455,32 @@ mod tests {
 
     #[test]
     fn weighted_rows_sum_each_column_as_the_padded_dot_product_does() {
-        let (positions, width) = (70, 8);
-        let probs: Vec<f32> = (0..positions)
-            .map(|p| (p as f32 * 0.3).sin().abs())
-            .collect();
-        let values: Vec<f32> = (0..positions * width)
-            .map(|i| (i as f32 * 0.7).cos())
-            .collect();
-        for single in [true, false] {
-            let mut out = vec![0f32; width];
-            weighted_rows_as_ggml(&probs, &values, width, single, &mut out);
-            let padded = positions.div_ceil(64) * 64;
-            for d in 0..width {
-                let mut column = vec![0f32; padded];
-                let mut weights = vec![0f32; padded];
-                for p in 0..positions {
-                    column[p] = values[p * width + d];
-                    weights[p] = probs[p];
+        // Widths in whole steps of 8 (the vector kernel) and not (the fused loop).
+        for (positions, width) in [(70, 8), (70, 12), (130, 64)] {
+            let probs: Vec<f32> = (0..positions)
+                .map(|p| (p as f32 * 0.3).sin().abs())
+                .collect();
+            let values: Vec<f32> = (0..positions * width)
+                .map(|i| (i as f32 * 0.7).cos())
+                .collect();
+            for single in [true, false] {
+                let mut out = vec![0f32; width];
+                weighted_rows_as_ggml(&probs, &values, width, single, &mut out);
+                let padded = positions.div_ceil(64) * 64;
+                for d in 0..width {
+                    let mut column = vec![0f32; padded];
+                    let mut weights = vec![0f32; padded];
+                    for p in 0..positions {
+                        column[p] = values[p * width + d];
+                        weights[p] = probs[p];
+                    }
+                    let expected = dot_f16_as_ggml(&column, &weights, single);
+                    assert_eq!(
+                        out[d].to_bits(),
+                        expected.to_bits(),
+                        "width {width}, column {d}, single {single}"
+                    );
                 }
-                let expected = dot_f16_as_ggml(&column, &weights, single);
-                assert_eq!(
-                    out[d].to_bits(),
-                    expected.to_bits(),
-                    "column {d}, single {single}"
-                );
             }
         }
     }

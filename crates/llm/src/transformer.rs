@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::kernels::{
-    ActivationFormat, Activations, Format, QMatrix, dot_f16_as_ggml, softmax_as_ggml,
-    swiglu_as_ggml, weighted_rows_as_ggml,
+    ActivationFormat, Activations, Format, QMatrix, dot_f16_as_ggml, matmul_all, round_to_f16,
+    scores_as_ggml, softmax_as_ggml, swiglu_as_ggml, weighted_rows_as_ggml,
 };
 
 /// The shape of the model, from the GGUF metadata.
@@ -66,9 +66,10 @@ pub struct Transformer {
     output_norm: Vec<f32>,
 }
 
-/// Keys and values of the positions read so far, per layer, rounded to f16 as llama.cpp
-/// stores them (and kept as the f32 of that f16, so attention converts nothing). Truncating
-/// it forgets the latest positions, so a shared prefix is kept.
+/// Keys and values of the positions read so far, per layer and key/value head (each a
+/// `positions × head_dim` block, so attention reads a head's rows in place), rounded to f16
+/// as llama.cpp stores them (and kept as the f32 of that f16, so attention converts nothing).
+/// Truncating it forgets the latest positions, so a shared prefix is kept.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     keys: Vec<Vec<f32>>,
@@ -88,10 +89,10 @@ impl KvCache {
     }
 
     /// Keeps the first `len` positions.
-    pub fn truncate(&mut self, len: usize, kv_width: usize) {
+    pub fn truncate(&mut self, len: usize, head_dim: usize) {
         if len < self.len {
-            for layer in self.keys.iter_mut().chain(self.values.iter_mut()) {
-                layer.truncate(len * kv_width);
+            for head in self.keys.iter_mut().chain(self.values.iter_mut()) {
+                head.truncate(len * head_dim);
             }
             self.len = len;
         }
@@ -173,16 +174,17 @@ impl Transformer {
 
     /// An empty cache for this model.
     pub fn new_cache(&self) -> KvCache {
+        let heads = self.config.layers * self.config.kv_heads;
         KvCache {
-            keys: vec![Vec::new(); self.config.layers],
-            values: vec![Vec::new(); self.config.layers],
+            keys: vec![Vec::new(); heads],
+            values: vec![Vec::new(); heads],
             len: 0,
         }
     }
 
     /// Forgets all but the first `len` positions of `cache`.
     pub fn truncate(&self, cache: &mut KvCache, len: usize) {
-        cache.truncate(len, self.config.kv_width());
+        cache.truncate(len, self.config.head_dim());
     }
 
     /// Reads `tokens` at the positions after those in `cache` (which grows by them) and
@@ -220,18 +222,33 @@ impl Transformer {
         for (l, layer) in self.layers.iter().enumerate() {
             rms_norm(&x, &layer.attn_norm, c.eps, &mut h);
             acts.quantize(&h, n, width, ActivationFormat::Q8_1);
-            layer.wq.matmul(&acts, &mut q);
-            layer.wk.matmul(&acts, &mut k);
-            layer.wv.matmul(&acts, &mut v);
+            matmul_all(
+                &acts,
+                &mut [
+                    (&layer.wq, &mut q),
+                    (&layer.wk, &mut k),
+                    (&layer.wv, &mut v),
+                ],
+            );
             rope.apply(&mut q, c.heads, hd);
             rope.apply(&mut k, c.kv_heads, hd);
-            cache.keys[l].extend(k.iter().map(|&x| round_f16(x)));
-            cache.values[l].extend(v.iter().map(|&x| round_f16(x)));
+            let heads = l * c.kv_heads..(l + 1) * c.kv_heads;
+            for (head, (keys, values)) in cache.keys[heads.clone()]
+                .iter_mut()
+                .zip(&mut cache.values[heads.clone()])
+                .enumerate()
+            {
+                for (k, v) in k.chunks_exact(kv).zip(v.chunks_exact(kv)) {
+                    let at = head * hd..(head + 1) * hd;
+                    keys.extend(k[at.clone()].iter().map(|&x| round_f16(x)));
+                    values.extend(v[at].iter().map(|&x| round_f16(x)));
+                }
+            }
             attention(
                 c,
                 &q,
-                &cache.keys[l],
-                &cache.values[l],
+                &cache.keys[heads.clone()],
+                &cache.values[heads],
                 start,
                 &mut attended,
             );
@@ -241,8 +258,7 @@ impl Transformer {
 
             rms_norm(&x, &layer.ffn_norm, c.eps, &mut h);
             acts.quantize(&h, n, width, ActivationFormat::Q8_1);
-            layer.gate.matmul(&acts, &mut gate);
-            layer.up.matmul(&acts, &mut up);
+            matmul_all(&acts, &mut [(&layer.gate, &mut gate), (&layer.up, &mut up)]);
             swiglu_as_ggml(&mut gate, &up);
             acts.quantize(&gate, n, c.hidden, ActivationFormat::Q8_1);
             layer.down.matmul(&acts, &mut projected);
@@ -389,55 +405,53 @@ impl Rope {
 }
 
 /// Causal grouped-query attention of the rows of `q` (positions `start..`) over the cached
-/// keys and values, into `out`, as llama.cpp computes it without flash attention: queries
-/// rounded to f16 against f16 keys, the scaled scores through ggml's softmax, probabilities
-/// rounded to f16 against f16 values; the dot products summed in the order of the kernel
-/// llama.cpp picks (one query: `ggml_vec_dot_f16`; a batch: tinyBLAS).
-fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], start: usize, out: &mut [f32]) {
+/// keys and values (one block per key/value head), into `out`, as llama.cpp computes it
+/// without flash attention: queries rounded to f16 against f16 keys, the scaled scores through
+/// ggml's softmax, probabilities rounded to f16 against f16 values; the dot products summed in
+/// the order of the kernel llama.cpp picks (one query: `ggml_vec_dot_f16`; a batch: tinyBLAS).
+fn attention(
+    c: &Config,
+    q: &[f32],
+    keys: &[Vec<f32>],
+    values: &[Vec<f32>],
+    start: usize,
+    out: &mut [f32],
+) {
     let hd = c.head_dim();
-    let kv = c.kv_width();
     let group = c.heads / c.kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let single = q.len() == c.width;
     let padded_dim = hd.div_ceil(64) * 64;
     out.par_chunks_mut(hd).enumerate().for_each(|(index, out)| {
         let (t, head) = (index / c.heads, index % c.heads);
-        let kv_head = head / group;
+        let (keys, values) = (&keys[head / group], &values[head / group]);
         let mut query = vec![0f32; padded_dim];
         for (slot, &v) in query.iter_mut().zip(&q[index * hd..(index + 1) * hd]) {
             *slot = round_f16(v);
         }
         let visible = start + t + 1;
         let padded = visible.div_ceil(64) * 64;
-        // Keys are used in place when a head is whole steps of 64 wide (this model's).
-        let mut key = if hd == padded_dim {
-            Vec::new()
-        } else {
-            vec![0f32; padded_dim]
-        };
         let mut scores = vec![f32::NEG_INFINITY; padded];
-        for (p, score) in scores.iter_mut().enumerate().take(visible) {
-            let cached = &keys[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd];
-            let key: &[f32] = if hd == padded_dim {
-                cached
-            } else {
+        if hd == padded_dim {
+            scores_as_ggml(
+                &query,
+                &keys[..visible * hd],
+                single,
+                scale,
+                &mut scores[..visible],
+            );
+        } else {
+            // Each key padded with zeros to the query's length.
+            let mut key = vec![0f32; padded_dim];
+            for (score, cached) in scores.iter_mut().zip(keys.chunks_exact(hd)).take(visible) {
                 key[..hd].copy_from_slice(cached);
-                &key
-            };
-            *score = dot_f16_as_ggml(&query, key, single) * scale;
+                *score = dot_f16_as_ggml(&query, &key, single) * scale;
+            }
         }
         let mut probs = vec![0f32; padded];
         softmax_as_ggml(&scores, visible, &mut probs);
-        for p in probs.iter_mut().take(visible) {
-            *p = round_f16(*p);
-        }
-        // This head's values, position by position.
-        let mut head_values = Vec::with_capacity(visible * hd);
-        for p in 0..visible {
-            head_values
-                .extend_from_slice(&values[p * kv + kv_head * hd..p * kv + (kv_head + 1) * hd]);
-        }
-        weighted_rows_as_ggml(&probs[..visible], &head_values, hd, single, out);
+        round_to_f16(&mut probs[..visible]);
+        weighted_rows_as_ggml(&probs[..visible], &values[..visible * hd], hd, single, out);
     });
 }
 
