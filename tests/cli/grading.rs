@@ -369,6 +369,20 @@ fn submissions_that_do_nothing_useful_score_zero() {
         );
         assert_eq!(exercise["score"], 0, "{exercise}");
     }
+    // Passing retrieved text through unchanged: the injected documents do what they say.
+    let rag = report["exercises"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == "rag-injection")
+        .expect("rag-injection graded");
+    let injections = rag["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("injected documents"))
+        .expect("the injection check");
+    assert_eq!(injections["passed"], false, "{injections}");
     assert_eq!(report["summary"]["score"], 0);
 }
 

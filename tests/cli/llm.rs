@@ -146,15 +146,8 @@ fn an_attack_over_its_budget_is_stopped() {
     );
 }
 
-#[test]
-fn passing_retrieved_text_through_unchanged_lets_injections_work() {
-    let identity = "use aisec_sdk::Result;
-pub fn defend(_: &str, chunks: &[String]) -> Result<Vec<String>> { Ok(chunks.to_vec()) }
-";
-    let report = grade_failing("rag-injection", identity, "1");
-    let injections = check_named(&report, "injected documents");
-    assert_eq!(injections["passed"], false, "{injections}");
-}
+// A defence that passes retrieved text through unchanged is graded in
+// `grading::submissions_that_do_nothing_useful_score_zero`, which shows its injections work.
 
 #[test]
 fn a_defence_that_drops_every_chunk_loses_the_answers() {
