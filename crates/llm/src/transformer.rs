@@ -190,6 +190,17 @@ impl Transformer {
     /// Reads `tokens` at the positions after those in `cache` (which grows by them) and
     /// returns the logits for the token after the last one.
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
+        // The whole pass runs on one of the pool's threads: each of its parallel sections
+        // then hands work to the other threads directly, instead of the calling thread
+        // sleeping and waking for every one of them (~150 per generated token).
+        if rayon::current_thread_index().is_some() {
+            self.forward_in_pool(tokens, cache)
+        } else {
+            rayon::scope(|_| self.forward_in_pool(tokens, cache))
+        }
+    }
+
+    fn forward_in_pool(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Vec<f32>> {
         let c = &self.config;
         let n = tokens.len();
         let start = cache.len;
