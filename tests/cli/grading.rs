@@ -1,7 +1,8 @@
 //! Grading end to end: isolation, verdicts, integrity, the dependency rule, reproducible reports.
 
 use crate::support::{
-    aisec, aisec_in, assert_exit, copy_of_lab, json_report, stdout, verdict, write_student,
+    aisec, aisec_in, assert_exit, check_of, copy_of_lab, json_report, stdout, verdict,
+    write_student,
 };
 
 const FGSM_SIGNATURE: &str = "use aisec_sdk::{Cnn, Result, Tensor};\npub fn fgsm(model: &Cnn, images: &Tensor, labels: &[u32], eps: f32) -> Result<Tensor> {";
@@ -370,18 +371,7 @@ fn submissions_that_do_nothing_useful_score_zero() {
         assert_eq!(exercise["score"], 0, "{exercise}");
     }
     // Passing retrieved text through unchanged: the injected documents do what they say.
-    let rag = report["exercises"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["id"] == "rag-injection")
-        .expect("rag-injection graded");
-    let injections = rag["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"].as_str().unwrap().starts_with("injected documents"))
-        .expect("the injection check");
+    let injections = check_of(&report, "rag-injection", "injected documents");
     assert_eq!(injections["passed"], false, "{injections}");
     assert_eq!(report["summary"]["score"], 0);
 }

@@ -143,12 +143,26 @@ pub fn grade_edited_solution(id: &str, seed: &str, edits: &[(&str, &str)]) -> se
 /// The check of the first exercise in a report whose name starts with `prefix`; panics, naming
 /// it, when there is none.
 pub fn check_named(report: &serde_json::Value, prefix: &str) -> serde_json::Value {
-    report["exercises"][0]["checks"]
+    let id = report["exercises"][0]["id"].as_str().unwrap();
+    check_of(report, id, prefix)
+}
+
+/// The check of exercise `id` in a report whose name starts with `prefix`; panics, naming it,
+/// when there is none.
+pub fn check_of(report: &serde_json::Value, id: &str, prefix: &str) -> serde_json::Value {
+    report["exercises"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"].as_str().unwrap().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no check named {prefix:?} in {report}"))
+        .find(|e| e["id"] == id)
+        .and_then(|e| {
+            e["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["name"].as_str().unwrap().starts_with(prefix))
+        })
+        .unwrap_or_else(|| panic!("no check of {id} named {prefix:?} in {report}"))
         .clone()
 }
 

@@ -630,17 +630,27 @@ pub fn weighted_rows_as_ggml(
     weighted_rows_body(probs, values, width, single, out)
 }
 
+/// Accumulator rows of a weighted sum: one per lane of the dot product it stands for, and for
+/// `single` per each of its four groups of 16 lanes.
+fn accumulator_rows(single: bool) -> usize {
+    if single { 64 } else { 16 }
+}
+
+/// The accumulator row that position `p` adds into (see [`accumulator_rows`]).
+#[inline(always)]
+fn accumulator_row(p: usize, single: bool) -> usize {
+    if single {
+        (p % 64) / 16 * 16 + p % 16
+    } else {
+        p % 16
+    }
+}
+
 #[inline(always)]
 fn weighted_rows_body(probs: &[f32], values: &[f32], width: usize, single: bool, out: &mut [f32]) {
-    // One accumulator row per lane (and per step group of 16 for `single`).
-    let groups = if single { 4 } else { 1 };
-    let mut acc = vec![0f32; groups * 16 * width];
+    let mut acc = vec![0f32; accumulator_rows(single) * width];
     for (p, (&w, row)) in probs.iter().zip(values.chunks_exact(width)).enumerate() {
-        let slot = if single {
-            (p % 64) / 16 * 16 + p % 16
-        } else {
-            p % 16
-        };
+        let slot = accumulator_row(p, single);
         let acc = &mut acc[slot * width..(slot + 1) * width];
         for (a, &v) in acc.iter_mut().zip(row) {
             *a = v.mul_add(w, *a);
@@ -846,14 +856,9 @@ mod avx {
         single: bool,
         out: &mut [f32],
     ) {
-        let groups = if single { 4 } else { 1 };
-        let mut acc = vec![0f32; groups * 16 * width];
+        let mut acc = vec![0f32; super::accumulator_rows(single) * width];
         for (p, (&w, row)) in probs.iter().zip(values.chunks_exact(width)).enumerate() {
-            let slot = if single {
-                (p % 64) / 16 * 16 + p % 16
-            } else {
-                p % 16
-            };
+            let slot = super::accumulator_row(p, single);
             let acc = &mut acc[slot * width..(slot + 1) * width];
             let weight = _mm256_set1_ps(w);
             for (a, v) in acc.chunks_exact_mut(8).zip(row.chunks_exact(8)) {
