@@ -19,6 +19,12 @@ mod privacy;
 mod supply_chain;
 #[path = "cli/support.rs"]
 mod support;
+#[path = "cli/theft_extraction.rs"]
+mod theft_extraction;
+#[path = "cli/theft_extraction_detect.rs"]
+mod theft_extraction_detect;
+#[path = "cli/theft_watermark.rs"]
+mod theft_watermark;
 
 use std::path::Path;
 

@@ -10,7 +10,14 @@ pub use aisec_lab::exercise::{
 };
 
 /// The tracks, in the order they are taught; exercises of other tracks come after, by name.
-pub const TRACKS: [&str; 5] = ["evasion", "poisoning", "privacy", "supply-chain", "llm"];
+pub const TRACKS: [&str; 6] = [
+    "evasion",
+    "poisoning",
+    "privacy",
+    "supply-chain",
+    "llm",
+    "model-theft",
+];
 
 /// An exercise found in the lab.
 #[derive(Debug, Clone)]

@@ -25,6 +25,7 @@ pub mod ops;
 pub mod optim;
 pub mod rng;
 pub mod supply_chain;
+pub mod theft;
 pub mod train;
 
 pub use candle_core::{self as candle, DType, Device, Tensor};

@@ -121,36 +121,74 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains a copy of `initial` on `data` and returns it; `initial` is untouched.
-    pub fn fit(mut self, initial: &Cnn, data: &Dataset) -> Result<Cnn> {
-        self.config.validate()?;
+    pub fn fit(self, initial: &Cnn, data: &Dataset) -> Result<Cnn> {
         if data.is_empty() {
             return Err(Error::invalid("training data", "no rows to train on"));
         }
+        self.run(
+            initial,
+            data.images(),
+            Targets::Labels(std::borrow::Cow::Borrowed(data.labels())),
+        )
+    }
+
+    /// Trains a copy of `initial` to match a probability vector per image (distillation: the
+    /// loss is the cross-entropy `-sum_k target_k ln softmax(logits)_k`, averaged over the
+    /// batch). `images` (n, 1, 28, 28); `targets` (n, 10), each row non-negative and summing
+    /// to 1 (a one-hot row is a hard label). The perturbation hook, if set, sees each batch's
+    /// arg-max labels.
+    pub fn fit_soft(self, initial: &Cnn, images: &Tensor, targets: &Tensor) -> Result<Cnn> {
+        let n = images.dim(0)?;
+        if n == 0 {
+            return Err(Error::invalid("training data", "no rows to train on"));
+        }
+        check_soft_targets(targets, n)?;
+        self.run(
+            initial,
+            images,
+            Targets::Soft(std::borrow::Cow::Borrowed(targets)),
+        )
+    }
+
+    fn run(mut self, initial: &Cnn, images: &Tensor, targets: Targets) -> Result<Cnn> {
+        self.config.validate()?;
+        let n = images.dim(0)?;
         let (model, vars) = initial.trainable()?;
         let mut optimiser = Adam::new(vars, self.config.learning_rate)?;
         let mut shuffle_rng = rng::rng(self.config.seed, "shuffle");
         let mut perturb_rng = rng::rng(self.config.seed, "perturb");
-        let n_batches = data.len().div_ceil(self.config.batch_size);
-        let n_steps = self.config.steps(data.len());
+        let n_batches = n.div_ceil(self.config.batch_size);
+        let n_steps = self.config.steps(n);
         for epoch in 0..self.config.epochs {
-            let order = rng::permutation(data.len(), &mut shuffle_rng);
+            let order = rng::permutation(n, &mut shuffle_rng);
             for (batch, rows) in order.chunks(self.config.batch_size).enumerate() {
                 optimiser.set_learning_rate(
                     self.config
                         .learning_rate_at(epoch * n_batches + batch, n_steps),
                 );
-                let batch_data = data.select(rows)?;
-                let mut images = batch_data.images().clone();
+                let index = Tensor::from_vec(
+                    rows.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                    rows.len(),
+                    images.device(),
+                )?;
+                let mut batch_images = images.index_select(&index, 0)?;
+                let batch_targets = targets.select(rows, &index)?;
                 if let Some(perturb) = self.perturb.as_mut() {
-                    images =
-                        perturb(&model, &images, batch_data.labels(), &mut perturb_rng)?.detach();
+                    let labels = batch_targets.labels()?;
+                    batch_images =
+                        perturb(&model, &batch_images, &labels, &mut perturb_rng)?.detach();
                 }
                 let loss = kernels::on_worker(|| -> Result<Tensor> {
-                    let loss = ops::cross_entropy(
-                        &model.forward(&images)?,
-                        batch_data.labels(),
-                        Reduction::Mean,
-                    )?;
+                    let logits = model.forward(&batch_images)?;
+                    let loss = match &batch_targets {
+                        Targets::Labels(labels) => {
+                            ops::cross_entropy(&logits, labels, Reduction::Mean)?
+                        }
+                        Targets::Soft(probabilities) => {
+                            let log_p = candle_nn::ops::log_softmax(&logits, 1)?;
+                            (probabilities.mul(&log_p)?.sum_all()? / -(rows.len() as f64))?
+                        }
+                    };
                     optimiser.backward_step(&loss)?;
                     Ok(loss)
                 })?;
@@ -166,6 +204,55 @@ impl<'a> Trainer<'a> {
         }
         Ok(model.frozen())
     }
+}
+
+/// What a training run fits: a class per row, or a probability vector per row.
+enum Targets<'t> {
+    Labels(std::borrow::Cow<'t, [u32]>),
+    Soft(std::borrow::Cow<'t, Tensor>),
+}
+
+impl Targets<'_> {
+    /// The targets of `rows` (whose indices are also in the u32 tensor `index`).
+    fn select(&self, rows: &[usize], index: &Tensor) -> Result<Targets<'static>> {
+        Ok(match self {
+            Targets::Labels(labels) => Targets::Labels(std::borrow::Cow::Owned(
+                rows.iter().map(|&r| labels[r]).collect(),
+            )),
+            Targets::Soft(p) => Targets::Soft(std::borrow::Cow::Owned(p.index_select(index, 0)?)),
+        })
+    }
+
+    /// The class of each row: the label, or the arg-max of its probabilities.
+    fn labels(&self) -> Result<Vec<u32>> {
+        Ok(match self {
+            Targets::Labels(labels) => labels.to_vec(),
+            Targets::Soft(p) => p.argmax(1)?.to_vec1::<u32>()?,
+        })
+    }
+}
+
+/// Checks soft targets are (n, 10) f32 rows of non-negative values that sum to 1.
+fn check_soft_targets(targets: &Tensor, n: usize) -> Result<()> {
+    let bad = |reason: String| Error::invalid("training targets", reason);
+    if targets.dims() != [n, crate::data::N_CLASSES] {
+        return Err(bad(format!(
+            "shape {:?}, expected [{n}, 10] (one probability row per image)",
+            targets.dims()
+        )));
+    }
+    if targets.dtype() != candle_core::DType::F32 {
+        return Err(bad(format!("dtype {:?}, expected f32", targets.dtype())));
+    }
+    for (i, row) in targets.to_vec2::<f32>()?.iter().enumerate() {
+        let sum: f32 = row.iter().sum();
+        if row.iter().any(|v| !v.is_finite() || *v < 0.0) || (sum - 1.0).abs() > 1e-3 {
+            return Err(bad(format!(
+                "row {i} is not a probability vector (values must be >= 0 and sum to 1; it sums to {sum})"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -184,5 +271,64 @@ mod tests {
         assert_eq!(config.steps(128), 6);
         assert_eq!(config.steps(130), 9);
         assert_eq!(config.steps(0), 0);
+    }
+
+    #[test]
+    fn soft_targets_must_be_probability_rows() {
+        let images = Tensor::zeros(
+            (2, 1, 28, 28),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap();
+        let trainer = || {
+            Trainer::new(TrainConfig {
+                epochs: 1,
+                batch_size: 2,
+                learning_rate: 1e-3,
+                final_learning_rate: None,
+                seed: 0,
+            })
+        };
+        let model = Cnn::init(0).unwrap();
+        let halves = Tensor::full(0.5f32, (2, 10), &candle_core::Device::Cpu).unwrap();
+        let wrong_shape = Tensor::full(0.1f32, (3, 10), &candle_core::Device::Cpu).unwrap();
+        assert!(trainer().fit_soft(&model, &images, &halves).is_err());
+        assert!(trainer().fit_soft(&model, &images, &wrong_shape).is_err());
+        let uniform = Tensor::full(0.1f32, (2, 10), &candle_core::Device::Cpu).unwrap();
+        assert!(trainer().fit_soft(&model, &images, &uniform).is_ok());
+    }
+
+    #[test]
+    fn soft_training_fits_its_targets() {
+        // Eight random images, each taught its own class as a one-hot row: the loss must fall
+        // until the model predicts them.
+        let device = candle_core::Device::Cpu;
+        let mut rng = rng::rng(7, "images");
+        let images = Tensor::from_vec(
+            rng::uniform(8 * 784, 0.0, 1.0, &mut rng),
+            (8, 1, 28, 28),
+            &device,
+        )
+        .unwrap();
+        let classes: Vec<u32> = (0..8).collect();
+        let one_hot = Tensor::from_vec(
+            (0..80)
+                .map(|i| f32::from(u8::from(i % 10 == (i / 10) as usize)))
+                .collect::<Vec<_>>(),
+            (8, 10),
+            &device,
+        )
+        .unwrap();
+        let model = Trainer::new(TrainConfig {
+            epochs: 60,
+            batch_size: 8,
+            learning_rate: 1e-3,
+            final_learning_rate: None,
+            seed: 0,
+        })
+        .fit_soft(&Cnn::init(0).unwrap(), &images, &one_hot)
+        .unwrap();
+        assert_eq!(model.predict(&images).unwrap(), classes);
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use aisec_sdk::llm::{Deployment, GuardLevel, Login, Message, Verdict};
 use aisec_sdk::rng::Rng;
 use aisec_sdk::supply_chain::{FileVerdict, ManifestEntry};
+use aisec_sdk::theft::{Answers, ClientLog};
 use aisec_sdk::{Cnn, DType, Dataset, Device, Tensor};
 use rand_chacha::rand_core::SeedableRng;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -83,6 +84,7 @@ postcard_values!(
     Login => "login",
     Verdict => "verdict",
     GuardLevel => "guard level",
+    Answers => "kind of answers",
 );
 
 /// Named tensors as safetensors bytes.
@@ -162,6 +164,53 @@ impl Value for Dataset {
             .to_vec1::<u32>()
             .map_err(error)?;
         Dataset::new(images, labels).map_err(error)
+    }
+}
+
+impl Value for ClientLog {
+    fn put(&self) -> Result<Vec<u8>, WireError> {
+        let n = self.len();
+        let times = Tensor::from_slice(self.times(), n, &Device::Cpu).map_err(error)?;
+        let predicted = Tensor::from_slice(self.predicted(), n, &Device::Cpu).map_err(error)?;
+        put_tensors([
+            ("times", &times),
+            ("images", self.images()),
+            ("predicted", &predicted),
+        ])
+    }
+
+    fn take(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut tensors = take_tensors(bytes, "client log")?;
+        let times = named(&mut tensors, "times", DType::F64)?
+            .to_vec1::<f64>()
+            .map_err(error)?;
+        let images = named(&mut tensors, "images", DType::F32)?;
+        let predicted = named(&mut tensors, "predicted", DType::U32)?
+            .to_vec1::<u32>()
+            .map_err(error)?;
+        ClientLog::new(times, images, predicted).map_err(error)
+    }
+}
+
+/// A tensor or nothing: a flag byte, then the tensor's bytes.
+impl Value for Option<Tensor> {
+    fn put(&self) -> Result<Vec<u8>, WireError> {
+        match self {
+            None => Ok(vec![0]),
+            Some(tensor) => {
+                let mut bytes = vec![1];
+                bytes.extend(tensor.put()?);
+                Ok(bytes)
+            }
+        }
+    }
+
+    fn take(bytes: &[u8]) -> Result<Self, WireError> {
+        match bytes.split_first() {
+            Some((0, [])) => Ok(None),
+            Some((1, rest)) => Tensor::take(rest).map(Some),
+            _ => Err(error("not a valid tensor or nothing")),
+        }
     }
 }
 
@@ -245,6 +294,7 @@ borrowed_params!(
     [Message] => Vec<Message>, encoded by |v| put_postcard(&v);
     [Vec<Message>] => Vec<Vec<Message>>, encoded by |v| put_postcard(&v);
     Deployment => Deployment, encoded by |v| v.put();
+    ClientLog => ClientLog, encoded by |v| v.put();
 );
 
 macro_rules! copied_params {
@@ -264,7 +314,7 @@ macro_rules! copied_params {
     )*};
 }
 
-copied_params!(f32, f64, u32, u64, usize, bool, GuardLevel);
+copied_params!(f32, f64, u32, u64, usize, bool, GuardLevel, Answers);
 
 impl<'a> Param<'a> for &'a mut Rng {
     type Owned = Rng;
@@ -342,7 +392,7 @@ macro_rules! returns {
 
 returns!(
     results: Tensor, Vec<f64>, Vec<usize>, Vec<u32>, Vec<FileVerdict>, f64, Cnn, Dataset,
-        Verdict, Option<String>, Login, Vec<String>;
+        Verdict, Option<String>, Login, Vec<String>, Option<Tensor>, bool;
     plain: f64, f32, u64, usize, bool, Vec<f64>, Vec<usize>
 );
 
@@ -369,6 +419,29 @@ mod tests {
                 b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
             );
         }
+    }
+
+    #[test]
+    fn client_logs_and_optional_tensors_round_trip() {
+        let images = Tensor::rand(0f32, 1f32, (2, 1, 28, 28), &Device::Cpu).unwrap();
+        let log = ClientLog::new(vec![0.5, 2.25], images.clone(), vec![3, 9]).unwrap();
+        let back = ClientLog::take(&log.put().unwrap()).unwrap();
+        assert_eq!(back.times(), &[0.5, 2.25]);
+        assert_eq!(back.predicted(), &[3, 9]);
+        assert!(
+            <Option<Tensor> as Value>::take(&Value::put(&None::<Tensor>).unwrap())
+                .unwrap()
+                .is_none()
+        );
+        let some = <Option<Tensor> as Value>::take(&Value::put(&Some(images)).unwrap()).unwrap();
+        assert_eq!(some.unwrap().dims(), &[2, 1, 28, 28]);
+        // Times out of order, and a flag byte that is neither 0 nor 1, are refused.
+        let t = Tensor::new(&[2.0f64, 1.0], &Device::Cpu).unwrap();
+        let x = Tensor::zeros((2, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+        let p = Tensor::new(&[1u32, 1], &Device::Cpu).unwrap();
+        let bytes = put_tensors([("times", &t), ("images", &x), ("predicted", &p)]).unwrap();
+        assert!(ClientLog::take(&bytes).is_err());
+        assert!(<Option<Tensor> as Value>::take(&[2]).is_err());
     }
 
     #[test]

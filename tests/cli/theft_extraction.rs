@@ -1,0 +1,1 @@
+//! The model-theft track end to end: `extraction`.
