@@ -1,1 +1,50 @@
-//! The model-theft track end to end: `extraction`.
+//! The model-theft track end to end: `extraction`. The API the checker plays refuses a batch
+//! over the budget (and the extraction fails for it), and a copy that was never taught
+//! anything fails the fidelity checks.
+
+use crate::support::{check_named, grade_edited_solution, grade_failing};
+
+#[test]
+fn an_extractor_that_asks_past_its_budget_is_refused_and_fails() {
+    // The reference asks for 500 more queries than it has left, in every round.
+    let report = grade_edited_solution(
+        "extraction",
+        "3",
+        &[(
+            "    let n_population = population.dim(0)?;\n",
+            "    let n_population = population.dim(0)?;\n    let remaining = remaining + 500;\n",
+        )],
+    );
+    let budget = check_named(&report, "every batch of queries is answered");
+    assert_eq!(budget["passed"], false, "{budget}");
+    let measured = budget["measured"].as_str().unwrap();
+    assert!(
+        measured.contains("probabilities, 1000 queries: a batch of 1001 queries was refused with 1000 left"),
+        "{measured}"
+    );
+    // The small budget's extraction stopped at the refused batch: the copy learnt nothing.
+    let small = check_named(&report, "probabilities, 1000 queries: the copy agrees");
+    assert_eq!(small["passed"], false, "{small}");
+    assert!(
+        small["measured"].as_str().unwrap().contains("(0 queries answered)"),
+        "{small}"
+    );
+}
+
+#[test]
+fn a_copy_that_asks_nothing_fails_every_fidelity_check() {
+    let report = grade_failing(
+        "extraction",
+        "use aisec_sdk::rng::Rng;\n\
+         use aisec_sdk::theft::Answers;\n\
+         use aisec_sdk::{Cnn, Result, Tensor};\n\
+         pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> { Ok(None) }\n\
+         pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> { Cnn::init(5) }\n",
+        "4",
+    );
+    assert_eq!(check_named(&report, "every batch of queries")["passed"], true);
+    for setting in ["probabilities, 1000", "probabilities, 4000", "labels only, 4000"] {
+        let agrees = check_named(&report, &format!("{setting} queries: the copy agrees"));
+        assert_eq!(agrees["passed"], false, "{agrees}");
+    }
+}
