@@ -70,7 +70,17 @@ struct Theft {
     replies: Tensor,
     rounds: usize,
     refusal: Option<Refusal>,
-    copy: Cnn,
+    /// The copy `train_copy` returned, or why it failed.
+    copy: std::result::Result<Cnn, String>,
+}
+
+impl Theft {
+    /// The copy, or an error naming the failure (for run and demo, which need one).
+    fn copy(&self) -> Result<&Cnn> {
+        self.copy
+            .as_ref()
+            .map_err(|why| aisec_lab::Error::invalid("your extraction", why.clone()))
+    }
 }
 
 /// How the copy compares with the victim on the test split.
@@ -113,8 +123,8 @@ fn malformed(batch: &Tensor) -> Result<Option<String>> {
 }
 
 /// Runs the candidate's extraction against the API with `budget` queries: rounds of
-/// `next_queries` answered by the victim, then `train_copy`. `Ok(Err(why))` when the
-/// candidate's code failed. The runner is fresh, so nothing carries over from another budget.
+/// `next_queries` answered by the victim, then `train_copy`. `Ok(Err(why))` when
+/// `next_queries` failed (a failure of `train_copy` is kept in the theft). The runner is fresh, so nothing carries over from another budget.
 fn steal(
     ctx: &mut Context,
     victim: &Cnn,
@@ -163,10 +173,8 @@ fn steal(
         asked = Tensor::cat(&[&asked, &batch], 0)?;
         replies = Tensor::cat(&[&replies, &reply], 0)?;
     }
-    let copy = match exercise::train_copy(answers, &asked, &replies, &mut rng) {
-        Ok(copy) => copy,
-        Err(e) => return Ok(Err(format!("train_copy: {e}"))),
-    };
+    let copy = exercise::train_copy(answers, &asked, &replies, &mut rng)
+        .map_err(|e| format!("train_copy: {e}"));
     Ok(Ok(Theft {
         answers,
         budget,
@@ -213,6 +221,11 @@ fn graded(settings: &Settings, bars: &Bars) -> [(Answers, usize, f64, f64); 3] {
     ]
 }
 
+/// "1 round", "2 rounds".
+fn rounds(n: usize) -> String {
+    format!("{n} round{}", if n == 1 { "" } else { "s" })
+}
+
 /// What the checks call one extraction: "probabilities, 1000 queries".
 fn setting_name(answers: Answers, budget: usize) -> String {
     format!("{}, {budget} queries", answers.name())
@@ -241,12 +254,23 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         thefts.push((theft, agreement_bar, accuracy_bar));
     }
     progress.finish_and_clear();
+    let failures: Vec<String> = thefts
+        .iter()
+        .filter_map(|(t, _, _)| {
+            let why = t.copy.as_ref().err()?;
+            Some(format!("{} — {why}", setting_name(t.answers, t.budget)))
+        })
+        .collect();
     ctx.check(
         "your extraction runs",
-        true,
-        format!("{} extractions", thefts.len()),
+        failures.is_empty(),
+        if failures.is_empty() {
+            format!("{} extractions", thefts.len())
+        } else {
+            failures.join("; ")
+        },
         "next_queries and train_copy return Ok",
-        "",
+        "your functions must not fail on valid input",
     );
 
     let refused: Vec<String> = thefts
@@ -264,10 +288,10 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         .iter()
         .map(|(t, _, _)| {
             format!(
-                "{} of {} in {} rounds",
+                "{} of {} in {}",
                 t.asked.dim(0).unwrap_or(0),
                 t.budget,
-                t.rounds
+                rounds(t.rounds)
             )
         })
         .collect();
@@ -283,29 +307,51 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         "ask for at most `remaining` queries per batch; keep every pixel in [0, 1]",
     );
 
+    let victim_accuracy = victim.accuracy(&ctx.data()?.test)?;
     for (theft, agreement_bar, accuracy_bar) in &thefts {
-        let f = fidelity(ctx, &victim, &theft.copy)?;
         let name = setting_name(theft.answers, theft.budget);
+        let answered = theft.asked.dim(0)?;
+        let (agreement, accuracy) = match &theft.copy {
+            Ok(copy) => {
+                let f = fidelity(ctx, &victim, copy)?;
+                (
+                    (
+                        f.agreement,
+                        format!(
+                            "agreement {} on the test split ({answered} queries answered)",
+                            percent(f.agreement)
+                        ),
+                    ),
+                    (
+                        f.accuracy,
+                        format!(
+                            "accuracy {} on the test split (the victim's {})",
+                            percent(f.accuracy),
+                            percent(victim_accuracy)
+                        ),
+                    ),
+                )
+            }
+            Err(_) => (
+                (
+                    0.0,
+                    format!("no copy: train_copy failed ({answered} queries answered)"),
+                ),
+                (0.0, "no copy: train_copy failed".to_owned()),
+            ),
+        };
         ctx.check(
             &format!("{name}: the copy agrees with the victim"),
-            100.0 * f.agreement >= *agreement_bar,
-            format!(
-                "agreement {} on the test split ({} queries answered)",
-                percent(f.agreement),
-                theft.asked.dim(0)?
-            ),
+            100.0 * agreement.0 >= *agreement_bar,
+            agreement.1.clone(),
             format!(">= {agreement_bar}%"),
             "ask about more than the natural digits: shifted, turned or blended ones probe the \
              victim's decision boundary; fit the copy to the whole answer, not just its arg-max",
         );
         ctx.check(
             &format!("{name}: the copy is accurate"),
-            100.0 * f.accuracy >= *accuracy_bar,
-            format!(
-                "accuracy {} on the test split (the victim's {})",
-                percent(f.accuracy),
-                percent(victim.accuracy(&ctx.data()?.test)?)
-            ),
+            100.0 * accuracy.0 >= *accuracy_bar,
+            accuracy.1.clone(),
             format!(">= {accuracy_bar}%"),
             "train the copy longer on few queries (many epochs), with a decaying learning rate",
         );
@@ -326,7 +372,7 @@ fn sweep(
         for &budget in budgets {
             let theft = steal(ctx, victim, answers, budget, max_rounds)?
                 .map_err(|why| aisec_lab::Error::invalid("your extraction", why))?;
-            let f = fidelity(ctx, victim, &theft.copy)?;
+            let f = fidelity(ctx, victim, theft.copy()?)?;
             if let Some(r) = &theft.refusal {
                 ctx.say(&format!(
                     "{}: {}",
@@ -342,12 +388,13 @@ fn sweep(
     Ok(rows)
 }
 
-/// Shows the queries a theft asked (natural and synthetic) with the victim's answer and the
-/// copy's, in the terminal and as a picture.
+/// Shows queries a theft asked — the first four and the last four, so both natural and
+/// synthetic ones when it made both — with the victim's answer and the copy's: two of each in
+/// the terminal (two to a row, to fit 80 columns), all eight in a picture.
 fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path::PathBuf> {
     let n = theft.asked.dim(0)?;
-    // Eight queries spread over the whole transcript: the first rounds' and the last.
-    let picks: Vec<usize> = (0..8.min(n)).map(|i| i * n / 8.min(n).max(1)).collect();
+    let mut picks: Vec<usize> = (0..4.min(n)).chain(n.saturating_sub(4)..n).collect();
+    picks.dedup();
     let index = Tensor::from_vec(
         picks.iter().map(|&i| i as u32).collect::<Vec<_>>(),
         picks.len(),
@@ -356,7 +403,7 @@ fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path:
     let chosen = theft.asked.index_select(&index, 0)?;
     let pixels = chosen.flatten_from(1)?.to_vec2::<f32>()?;
     let theirs = victim.predict(&chosen)?;
-    let copy = theft.copy.predict(&chosen)?;
+    let copy = theft.copy()?.predict(&chosen)?;
     let confidence = theft
         .replies
         .index_select(&index, 0)?
@@ -369,8 +416,8 @@ fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path:
             (
                 p.as_slice(),
                 format!(
-                    "#{} v:{} {:.0}% c:{}",
-                    picks[i],
+                    "#{} victim {} {:.0}%, copy {}",
+                    picks[i] + 1,
                     theirs[i],
                     100.0 * confidence[i],
                     copy[i]
@@ -378,23 +425,24 @@ fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path:
             )
         })
         .collect();
-    ctx.say(&render::digits_row(
-        &digits[..digits.len().min(4)],
-        ctx.color(),
-    ));
-    if digits.len() > 4 {
-        ctx.say(&render::digits_row(&digits[4..], ctx.color()));
+    let shown: Vec<usize> = if digits.len() > 4 {
+        vec![0, 1, digits.len() - 2, digits.len() - 1]
+    } else {
+        (0..digits.len()).collect()
+    };
+    for pair in shown.chunks(2) {
+        let row: Vec<(&[f32], String)> = pair.iter().map(|&i| digits[i].clone()).collect();
+        ctx.say(&render::digits_row(&row, ctx.color()));
     }
-    ctx.say("(#query: v = the victim's answer and its confidence, c = your copy's)");
     let path = ctx.out_dir()?.join("queries.png");
     let grid: Vec<&[f32]> = pixels.iter().map(Vec::as_slice).collect();
-    plot::digit_grid(&grid, grid.len().max(1), 4, &path)?;
+    plot::digit_grid(&grid, grid.len().clamp(1, 4), 4, &path)?;
     Ok(path)
 }
 
 pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
     let victim = ctx.model("standard")?;
-    let budget = settings.small_budget;
+    let budget = settings.large_budget;
     let theft = steal(
         ctx,
         &victim,
@@ -403,25 +451,30 @@ pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
         settings.max_rounds,
     )?
     .map_err(|why| aisec_lab::Error::invalid("your extraction", why))?;
-    let f = fidelity(ctx, &victim, &theft.copy)?;
+    let f = fidelity(ctx, &victim, theft.copy()?)?;
     ctx.say(&format!(
-        "Seed {}: stole the standard model through its probabilities with {} of {budget} queries in {} rounds.",
+        "Seed {}: stole the standard model through its probabilities,\n{} of {budget} queries in {}.",
         ctx.seed(),
         theft.asked.dim(0)?,
-        theft.rounds
+        rounds(theft.rounds)
     ));
     if let Some(r) = &theft.refusal {
         ctx.say(&format!("The API refused to go on: {}.", r.describe()));
     }
     ctx.say(&format!(
-        "Your copy agrees with the victim on {} of the test split and is {} accurate (the victim {}).\n",
+        "Your copy agrees with the victim on {} of the test split\nand is {} accurate (the victim: {}).\n",
         percent(f.agreement),
         percent(f.accuracy),
         percent(victim.accuracy(&ctx.data()?.test)?)
     ));
-    ctx.say("Some of your queries, first rounds to last:");
+    ctx.say(
+        "Your first queries and your last: the victim's answer, its confidence, your copy's.\n",
+    );
     let picture = show_queries(ctx, &victim, &theft)?;
-    ctx.say(&format!("picture: {}", picture.display()));
+    ctx.say(&format!(
+        "picture: {} (the first four queries above, the last four below)",
+        picture.display()
+    ));
     ctx.emit(json!({
         "seed": ctx.seed(),
         "answers": theft.answers.name(),
@@ -461,34 +514,44 @@ pub fn demo(ctx: &mut Context, settings: &Settings, demo: &Demo) -> Result<()> {
     }
     let out = ctx.out_dir()?.to_owned();
     let path = out.join("queries-vs-fidelity.png");
+    // Errors rather than agreement and accuracy: they fall as the queries grow, so the lines
+    // end at the bottom right, clear of the legend.
     let series = |answers: Answers, what: &str, value: fn(&Fidelity) -> f64| plot::Series {
         label: format!("{what}, {}", answers.name()),
         points: rows
             .iter()
             .filter(|r| r.0 == answers)
-            .map(|(_, b, f, _)| (*b as f64, value(f)))
+            .map(|(_, b, f, _)| (*b as f64, 100.0 * (1.0 - value(f))))
             .collect(),
     };
+    let worst = rows
+        .iter()
+        .map(|(_, _, f, _)| 100.0 * (1.0 - f.accuracy.min(f.agreement)))
+        .fold(0.0, f64::max);
     plot::line_plot(
         &plot::LinePlot {
-            title: "Model extraction: the copy against the queries it cost".into(),
-            x_label: "queries (log scale)".into(),
-            y_label: "on the test split".into(),
+            title: "Model extraction: the copy's errors against the queries it cost".into(),
+            x_label: "queries to the victim's API (log scale)".into(),
+            y_label: "% of the test split".into(),
             series: vec![
-                series(Answers::Probabilities, "agreement", |f| f.agreement),
-                series(Answers::Probabilities, "accuracy", |f| f.accuracy),
-                series(Answers::Labels, "agreement", |f| f.agreement),
-                series(Answers::Labels, "accuracy", |f| f.accuracy),
+                series(Answers::Probabilities, "disagrees with the victim", |f| {
+                    f.agreement
+                }),
+                series(Answers::Probabilities, "wrong", |f| f.accuracy),
+                series(Answers::Labels, "disagrees with the victim", |f| {
+                    f.agreement
+                }),
+                series(Answers::Labels, "wrong", |f| f.accuracy),
                 plot::Series {
-                    label: "the victim's accuracy".into(),
+                    label: "the victim is wrong".into(),
                     points: budgets
                         .iter()
-                        .map(|&b| (b as f64, victim_accuracy))
+                        .map(|&b| (b as f64, 100.0 * (1.0 - victim_accuracy)))
                         .collect(),
                 },
             ],
             x_range: None,
-            y_range: Some((0.0, 1.0)),
+            y_range: Some((0.0, (worst * 1.6).max(5.0))),
             log_x: true,
         },
         &path,

@@ -331,7 +331,7 @@ pub enum DevAction {
     New {
         /// The exercise id (lower-case letters, digits and -).
         id: String,
-        /// Its track (evasion, poisoning, privacy, supply-chain, or a new one).
+        /// Its track (evasion, poisoning, privacy, supply-chain, llm, model-theft, or a new one).
         #[arg(long)]
         track: String,
     },
@@ -353,7 +353,8 @@ pub struct DataArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Only this track (evasion, poisoning, privacy, supply-chain, llm); default: every track.
+    /// Only this track (evasion, poisoning, privacy, supply-chain, llm, model-theft); default:
+    /// every track.
     pub track: Option<String>,
 
     /// A demo option over the exercise's `[demo]` defaults, as KEY=VALUE (repeatable; lists
