@@ -1,8 +1,11 @@
 //! The model-theft track end to end: `extraction`. The API the checker plays refuses a batch
-//! over the budget (and the extraction fails for it), and a copy that was never taught
-//! anything fails the fidelity checks.
+//! over the budget (and the extraction fails for it), a copy that was never taught anything
+//! fails the fidelity checks, and the victim's weights are out of the candidate's reach.
 
-use crate::support::{check_named, grade_edited_solution, grade_failing};
+use crate::support::{
+    aisec_in, assert_exit, check_named, copy_of_lab, grade_edited_solution, grade_failing,
+    json_report, verdict, write_student,
+};
 
 #[test]
 fn an_extractor_that_asks_past_its_budget_is_refused_and_fails() {
@@ -19,14 +22,19 @@ fn an_extractor_that_asks_past_its_budget_is_refused_and_fails() {
     assert_eq!(budget["passed"], false, "{budget}");
     let measured = budget["measured"].as_str().unwrap();
     assert!(
-        measured.contains("probabilities, 1000 queries: a batch of 1001 queries was refused with 1000 left"),
+        measured.contains(
+            "probabilities, 1000 queries: a batch of 1001 queries was refused with 1000 left"
+        ),
         "{measured}"
     );
     // The small budget's extraction stopped at the refused batch: the copy learnt nothing.
     let small = check_named(&report, "probabilities, 1000 queries: the copy agrees");
     assert_eq!(small["passed"], false, "{small}");
     assert!(
-        small["measured"].as_str().unwrap().contains("(0 queries answered)"),
+        small["measured"]
+            .as_str()
+            .unwrap()
+            .contains("(0 queries answered)"),
         "{small}"
     );
 }
@@ -42,9 +50,51 @@ fn a_copy_that_asks_nothing_fails_every_fidelity_check() {
          pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> { Cnn::init(5) }\n",
         "4",
     );
-    assert_eq!(check_named(&report, "every batch of queries")["passed"], true);
-    for setting in ["probabilities, 1000", "probabilities, 4000", "labels only, 4000"] {
+    assert_eq!(
+        check_named(&report, "every batch of queries")["passed"],
+        true
+    );
+    for setting in [
+        "probabilities, 1000",
+        "probabilities, 4000",
+        "labels only, 4000",
+    ] {
         let agrees = check_named(&report, &format!("{setting} queries: the copy agrees"));
         assert_eq!(agrees["passed"], false, "{agrees}");
     }
+}
+
+#[test]
+fn the_victims_weights_cannot_be_read_from_the_candidates_code() {
+    // The shortcut past the API: load the victim's file from the lab and return it as the copy.
+    let lab = copy_of_lab();
+    let victim = lab.path().join("models/standard.safetensors");
+    write_student(
+        lab.path(),
+        "extraction",
+        &format!(
+            "use aisec_sdk::rng::Rng;\n\
+             use aisec_sdk::theft::Answers;\n\
+             use aisec_sdk::{{Cnn, Result, Tensor}};\n\
+             pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {{ Ok(None) }}\n\
+             pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {{\n    \
+             Cnn::load(std::path::Path::new({victim:?}))\n}}\n"
+        ),
+    );
+    let out = aisec_in(
+        lab.path(),
+        &["check", "extraction", "--seed", "5", "--format", "json"],
+    );
+    assert_exit(&out, 1);
+    let report = json_report(&out);
+    assert_eq!(verdict(&report, "extraction"), "failed", "{report}");
+    let runs = check_named(&report, "your extraction runs");
+    assert_eq!(runs["passed"], false, "{runs}");
+    assert!(
+        runs["measured"]
+            .as_str()
+            .unwrap()
+            .contains("Permission denied"),
+        "{runs}"
+    );
 }

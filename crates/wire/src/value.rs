@@ -444,7 +444,10 @@ mod tests {
         assert!(<Option<Tensor> as Value>::take(&[2]).is_err());
         // A batch of no images crosses too (the first round of a query loop sends one).
         let none_yet = Tensor::zeros((0, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
-        assert_eq!(Tensor::take(&none_yet.put().unwrap()).unwrap().dims(), &[0, 1, 28, 28]);
+        assert_eq!(
+            Tensor::take(&none_yet.put().unwrap()).unwrap().dims(),
+            &[0, 1, 28, 28]
+        );
     }
 
     #[test]
