@@ -354,6 +354,23 @@ fn submissions_that_do_nothing_useful_score_zero() {
         "rag-injection",
         "use aisec_sdk::Result;\npub fn defend(_: &str, chunks: &[String]) -> Result<Vec<String>> {\n    Ok(chunks.to_vec())\n}\n",
     );
+    // The model-theft track: an extraction that asks nothing, a detector that flags no one,
+    // and a watermark never trained in, with a verifier that claims nothing.
+    write_student(
+        lab,
+        "extraction",
+        "use aisec_sdk::rng::Rng;\nuse aisec_sdk::theft::Answers;\nuse aisec_sdk::{Cnn, Result, Tensor};\npub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {\n    Ok(None)\n}\npub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {\n    Cnn::init(1)\n}\n",
+    );
+    write_student(
+        lab,
+        "extraction-detect",
+        "use aisec_sdk::theft::ClientLog;\nuse aisec_sdk::{Cnn, Dataset, Result};\npub fn is_extracting(_: &ClientLog, _: &Cnn, _: &Dataset) -> Result<bool> {\n    Ok(false)\n}\n",
+    );
+    write_student(
+        lab,
+        "watermark",
+        "use aisec_sdk::rng::Rng;\nuse aisec_sdk::{Cnn, Dataset, Result, Tensor};\npub fn trigger_set(_: &mut Rng) -> Result<Dataset> {\n    let images = Tensor::zeros((20, 1, 28, 28), aisec_sdk::DType::F32, &aisec_sdk::Device::Cpu)?;\n    Dataset::new(images, (0..20).map(|i| i % 10).collect())\n}\npub fn train_watermarked(_: &Dataset, _: &Dataset, seed: u64) -> Result<Cnn> {\n    Cnn::init(seed)\n}\npub fn claims_ownership(_: &Cnn, _: &Dataset, _: f64) -> Result<bool> {\n    Ok(false)\n}\n",
+    );
     let out = aisec_in(lab, &["check", "--all", "--seed", "4", "--format", "json"]);
     assert_exit(&out, 1);
     let report = json_report(&out);
