@@ -89,16 +89,57 @@ struct Fidelity {
     accuracy: f64,
 }
 
-/// The victim's API: the answer to each query of `batch`.
-fn answer(victim: &Cnn, answers: Answers, batch: &Tensor) -> Result<Tensor> {
-    let probabilities = victim.probabilities(batch)?;
-    Ok(match answers {
-        Answers::Probabilities => probabilities,
-        Answers::Labels => {
-            let predicted = probabilities.argmax(1)?.to_vec1::<u32>()?;
-            one_hot(&predicted)?
-        }
-    })
+/// The victim behind the API: the shipped standard model, whose classes the API reports as
+/// product codes in an order drawn per seed (`codes[digit]`). A model trained on the lab's own
+/// labelled digits (or the victim's file pasted into a submission) answers digits, not codes:
+/// agreement with the API has to be learnt from its answers.
+struct Victim {
+    model: Cnn,
+    codes: Vec<u32>,
+}
+
+impl Victim {
+    fn load(ctx: &Context) -> Result<Victim> {
+        let order = aisec_sdk::rng::permutation(10, &mut ctx.rng("class codes"));
+        Ok(Victim {
+            model: ctx.model("standard")?,
+            codes: order.into_iter().map(|c| c as u32).collect(),
+        })
+    }
+
+    /// The code the API reports for each image.
+    fn predict(&self, images: &Tensor) -> Result<Vec<u32>> {
+        Ok(self.to_codes(&self.model.predict(images)?))
+    }
+
+    fn to_codes(&self, digits: &[u32]) -> Vec<u32> {
+        digits.iter().map(|&d| self.codes[d as usize]).collect()
+    }
+
+    /// The API's answer to each query of `batch`: probabilities per code, or the one-hot code.
+    fn answer(&self, answers: Answers, batch: &Tensor) -> Result<Tensor> {
+        let probabilities = self.model.probabilities(batch)?;
+        Ok(match answers {
+            Answers::Probabilities => {
+                // Column `codes[d]` of the answer holds the probability of digit d.
+                let mut digit_of_code = vec![0u32; 10];
+                for (digit, &code) in self.codes.iter().enumerate() {
+                    digit_of_code[code as usize] = digit as u32;
+                }
+                let index = Tensor::from_vec(digit_of_code, 10, &Device::Cpu)?;
+                probabilities.index_select(&index, 1)?
+            }
+            Answers::Labels => {
+                let predicted = probabilities.argmax(1)?.to_vec1::<u32>()?;
+                one_hot(&self.to_codes(&predicted))?
+            }
+        })
+    }
+
+    /// The victim's accuracy on the test split.
+    fn accuracy(&self, ctx: &Context) -> Result<f64> {
+        Ok(self.model.accuracy(&ctx.data()?.test)?)
+    }
 }
 
 fn one_hot(classes: &[u32]) -> Result<Tensor> {
@@ -127,7 +168,7 @@ fn malformed(batch: &Tensor) -> Result<Option<String>> {
 /// `next_queries` failed (a failure of `train_copy` is kept in the theft). The runner is fresh, so nothing carries over from another budget.
 fn steal(
     ctx: &mut Context,
-    victim: &Cnn,
+    victim: &Victim,
     answers: Answers,
     budget: usize,
     max_rounds: usize,
@@ -169,7 +210,7 @@ fn steal(
         if m == 0 {
             continue;
         }
-        let reply = answer(victim, answers, &batch)?;
+        let reply = victim.answer(answers, &batch)?;
         asked = Tensor::cat(&[&asked, &batch], 0)?;
         replies = Tensor::cat(&[&replies, &reply], 0)?;
     }
@@ -186,14 +227,15 @@ fn steal(
     }))
 }
 
-/// The copy's agreement with the victim and its accuracy, on the test split.
-fn fidelity(ctx: &Context, victim: &Cnn, copy: &Cnn) -> Result<Fidelity> {
+/// The copy's agreement with the API and its accuracy (its code against the code of the true
+/// digit), on the test split.
+fn fidelity(ctx: &Context, victim: &Victim, copy: &Cnn) -> Result<Fidelity> {
     let test = &ctx.data()?.test;
     let theirs = copy.predict(test.images())?;
     let ours = victim.predict(test.images())?;
     Ok(Fidelity {
         agreement: aisec_sdk::metrics::accuracy(&theirs, &ours),
-        accuracy: aisec_sdk::metrics::accuracy(&theirs, test.labels()),
+        accuracy: aisec_sdk::metrics::accuracy(&theirs, &victim.to_codes(test.labels())),
     })
 }
 
@@ -232,7 +274,7 @@ fn setting_name(answers: Answers, budget: usize) -> String {
 }
 
 pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
-    let victim = ctx.model("standard")?;
+    let victim = Victim::load(ctx)?;
     let mut thefts = Vec::new();
     let plan = graded(settings, bars);
     let progress = ctx.progress(plan.len() as u64, "stealing");
@@ -307,7 +349,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         "ask for at most `remaining` queries per batch; keep every pixel in [0, 1]",
     );
 
-    let victim_accuracy = victim.accuracy(&ctx.data()?.test)?;
+    let victim_accuracy = victim.accuracy(ctx)?;
     for (theft, agreement_bar, accuracy_bar) in &thefts {
         let name = setting_name(theft.answers, theft.budget);
         let answered = theft.asked.dim(0)?;
@@ -362,7 +404,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
 /// Steals at each budget for both kinds of answers and reports the copies.
 fn sweep(
     ctx: &mut Context,
-    victim: &Cnn,
+    victim: &Victim,
     budgets: &[usize],
     max_rounds: usize,
 ) -> Result<Vec<(Answers, usize, Fidelity, usize)>> {
@@ -391,7 +433,7 @@ fn sweep(
 /// Shows queries a theft asked — the first four and the last four, so both natural and
 /// synthetic ones when it made both — with the victim's answer and the copy's: two of each in
 /// the terminal (two to a row, to fit 80 columns), all eight in a picture.
-fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path::PathBuf> {
+fn show_queries(ctx: &Context, victim: &Victim, theft: &Theft) -> Result<std::path::PathBuf> {
     let n = theft.asked.dim(0)?;
     let mut picks: Vec<usize> = (0..4.min(n)).chain(n.saturating_sub(4)..n).collect();
     picks.dedup();
@@ -416,7 +458,7 @@ fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path:
             (
                 p.as_slice(),
                 format!(
-                    "#{} victim {} {:.0}%, copy {}",
+                    "#{} API {} {:.0}%, copy {}",
                     picks[i] + 1,
                     theirs[i],
                     100.0 * confidence[i],
@@ -441,7 +483,7 @@ fn show_queries(ctx: &Context, victim: &Cnn, theft: &Theft) -> Result<std::path:
 }
 
 pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
-    let victim = ctx.model("standard")?;
+    let victim = Victim::load(ctx)?;
     let budget = settings.large_budget;
     let theft = steal(
         ctx,
@@ -465,10 +507,10 @@ pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
         "Your copy agrees with the victim on {} of the test split\nand is {} accurate (the victim: {}).\n",
         percent(f.agreement),
         percent(f.accuracy),
-        percent(victim.accuracy(&ctx.data()?.test)?)
+        percent(victim.accuracy(ctx)?)
     ));
     ctx.say(
-        "Your first queries and your last: the victim's answer, its confidence, your copy's.\n",
+        "Your first queries and your last: the API's answer (a class code), its confidence,\nand your copy's.\n",
     );
     let picture = show_queries(ctx, &victim, &theft)?;
     ctx.say(&format!(
@@ -490,8 +532,8 @@ pub fn run(ctx: &mut Context, settings: &Settings) -> Result<()> {
 }
 
 pub fn demo(ctx: &mut Context, settings: &Settings, demo: &Demo) -> Result<()> {
-    let victim = ctx.model("standard")?;
-    let victim_accuracy = victim.accuracy(&ctx.data()?.test)?;
+    let victim = Victim::load(ctx)?;
+    let victim_accuracy = victim.accuracy(ctx)?;
     let budgets: Vec<usize> = [250, 1000, 2000, 4000, 5000]
         .into_iter()
         .filter(|&b| b <= demo.largest_budget)

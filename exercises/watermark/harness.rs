@@ -462,17 +462,26 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     };
     let clean = clean_model(ctx, settings.clean_epochs)?;
     let trigger_accuracy = agreements(&owner, &owner_triggers)? as f64 / n as f64;
-    let clean_trigger_accuracy = agreements(&clean, &owner_triggers)? as f64 / n as f64;
+    let clean_agreements = agreements(&clean, &owner_triggers)?;
+    let clean_trigger_accuracy = clean_agreements as f64 / n as f64;
+    // Triggers a model answers with their labels without ever seeing them (real digits with
+    // their true labels, say) prove nothing: the watermark is what training added, so the
+    // model trained without the triggers must stay under the claim threshold on them.
+    let chance_limit = claim_threshold(n, alpha);
     ctx.check(
         "the watermark is embedded",
-        trigger_accuracy >= bars.min_trigger_accuracy,
+        trigger_accuracy >= bars.min_trigger_accuracy && clean_agreements < chance_limit,
         format!(
-            "your model gives {} of your {n} triggers your label; a model trained without them {}",
+            "your model gives {} of your {n} triggers your label; a model trained without them {} ({clean_agreements} of {n})",
             percent(trigger_accuracy),
             percent(clean_trigger_accuracy)
         ),
-        format!(">= {}", percent(bars.min_trigger_accuracy)),
-        "train on the triggers with their labels beside the digits (repeat them so every epoch sees them often)",
+        format!(
+            ">= {} from yours, and fewer than {chance_limit} of {n} from a model that never saw them",
+            percent(bars.min_trigger_accuracy)
+        ),
+        "train on the triggers with their labels beside the digits (repeat them so every epoch sees them often); \
+         draw the labels at random, so that a model that never saw the triggers agrees only by chance",
     );
     let test = &ctx.data()?.test;
     let accuracy = owner.accuracy(test)?;

@@ -98,3 +98,41 @@ fn the_victims_weights_cannot_be_read_from_the_candidates_code() {
         "{runs}"
     );
 }
+
+#[test]
+fn the_victims_file_pasted_into_the_source_agrees_only_by_chance() {
+    // The victim's weights as a byte literal, returned as the copy without a query: the API
+    // answers in class codes drawn per seed, so a model that answers digits has not stolen it.
+    let bytes =
+        std::fs::read(crate::support::lab_root().join("models/standard.safetensors")).unwrap();
+    let literal: Vec<String> = bytes.iter().map(u8::to_string).collect();
+    let source = format!(
+        "use aisec_sdk::rng::Rng;\n\
+         use aisec_sdk::theft::Answers;\n\
+         use aisec_sdk::{{Cnn, Device, Result, Tensor}};\n\
+         const VICTIM: &[u8] = &[{}];\n\
+         pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {{ Ok(None) }}\n\
+         pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {{\n    \
+         let tensors = aisec_sdk::candle::safetensors::load_buffer(VICTIM, &Device::Cpu)?;\n    \
+         Cnn::from_tensors(tensors, std::path::Path::new(\"pasted\"))\n}}\n",
+        literal.join(",")
+    );
+    let report = grade_failing("extraction", &source, "6");
+    for setting in [
+        "probabilities, 1000",
+        "probabilities, 4000",
+        "labels only, 4000",
+    ] {
+        let agrees = check_named(&report, &format!("{setting} queries: the copy agrees"));
+        assert_eq!(agrees["passed"], false, "{agrees}");
+        let measured = agrees["measured"].as_str().unwrap();
+        let agreement: f64 = measured
+            .trim_start_matches("agreement ")
+            .split('%')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(agreement < 50.0, "{measured}");
+    }
+}

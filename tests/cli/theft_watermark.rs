@@ -97,3 +97,46 @@ fn a_key_that_ignores_its_generator_is_found_in_another_owners_model() {
         "{measured}"
     );
 }
+
+#[test]
+fn real_digits_with_their_true_labels_are_no_watermark() {
+    // A "key" every good model answers already: 100 test digits with their true labels,
+    // pasted into the source. The owner's model agrees on nearly all of them, and so does the
+    // model trained without them: nothing was embedded.
+    let data = aisec_sdk::Mnist::bundled().unwrap();
+    let digits = data.test.head(100).unwrap();
+    let pixels: Vec<String> = digits
+        .images()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+        .iter()
+        .map(|v| ((v * 255.0).round() as u8).to_string())
+        .collect();
+    let labels: Vec<String> = digits.labels().iter().map(u32::to_string).collect();
+    let key = format!(
+        "pub fn trigger_set(rng: &mut Rng) -> Result<Dataset> {{\n    \
+         let _ = &rng;\n    \
+         const PIXELS: &[u8] = &[{}];\n    \
+         return Dataset::from_bytes(PIXELS, vec![{}]);\n    \
+         #[allow(unreachable_code)]",
+        pixels.join(","),
+        labels.join(",")
+    );
+    let report = grade_edited_solution(
+        "watermark",
+        "6",
+        &[(
+            "pub fn trigger_set(rng: &mut Rng) -> Result<Dataset> {",
+            key.as_str(),
+        )],
+    );
+    let embedded = check_named(&report, "the watermark is embedded");
+    assert_eq!(embedded["passed"], false, "{embedded}");
+    let measured = embedded["measured"].as_str().unwrap();
+    assert!(
+        measured.contains("a model trained without them"),
+        "{measured}"
+    );
+}
