@@ -7,6 +7,28 @@ use crate::support::{
     json_report, verdict, write_student,
 };
 
+/// The three graded extractions, as their check names begin.
+const SETTINGS: [&str; 3] = [
+    "probabilities, 1000",
+    "probabilities, 4000",
+    "labels only, 4000",
+];
+
+/// A submission that asks the API nothing and returns the copy `train_copy_body` makes (its
+/// `items` go before the functions).
+fn asking_nothing(items: &str, train_copy_body: &str) -> String {
+    format!(
+        "use aisec_sdk::rng::Rng;\n\
+         use aisec_sdk::theft::Answers;\n\
+         use aisec_sdk::{{Cnn, Device, Result, Tensor}};\n\
+         {items}\n\
+         pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {{ Ok(None) }}\n\
+         pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {{\n    \
+         let _ = Device::Cpu; // used by some bodies, not all\n    \
+         {train_copy_body}\n}}\n"
+    )
+}
+
 #[test]
 fn an_extractor_that_asks_past_its_budget_is_refused_and_fails() {
     // The reference asks for 500 more queries than it has left, in every round.
@@ -41,24 +63,12 @@ fn an_extractor_that_asks_past_its_budget_is_refused_and_fails() {
 
 #[test]
 fn a_copy_that_asks_nothing_fails_every_fidelity_check() {
-    let report = grade_failing(
-        "extraction",
-        "use aisec_sdk::rng::Rng;\n\
-         use aisec_sdk::theft::Answers;\n\
-         use aisec_sdk::{Cnn, Result, Tensor};\n\
-         pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> { Ok(None) }\n\
-         pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> { Cnn::init(5) }\n",
-        "4",
-    );
+    let report = grade_failing("extraction", &asking_nothing("", "Cnn::init(5)"), "4");
     assert_eq!(
         check_named(&report, "every batch of queries")["passed"],
         true
     );
-    for setting in [
-        "probabilities, 1000",
-        "probabilities, 4000",
-        "labels only, 4000",
-    ] {
+    for setting in SETTINGS {
         let agrees = check_named(&report, &format!("{setting} queries: the copy agrees"));
         assert_eq!(agrees["passed"], false, "{agrees}");
     }
@@ -72,14 +82,7 @@ fn the_victims_weights_cannot_be_read_from_the_candidates_code() {
     write_student(
         lab.path(),
         "extraction",
-        &format!(
-            "use aisec_sdk::rng::Rng;\n\
-             use aisec_sdk::theft::Answers;\n\
-             use aisec_sdk::{{Cnn, Result, Tensor}};\n\
-             pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {{ Ok(None) }}\n\
-             pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {{\n    \
-             Cnn::load(std::path::Path::new({victim:?}))\n}}\n"
-        ),
+        &asking_nothing("", &format!("Cnn::load(std::path::Path::new({victim:?}))")),
     );
     let out = aisec_in(
         lab.path(),
@@ -106,23 +109,13 @@ fn the_victims_file_pasted_into_the_source_agrees_only_by_chance() {
     let bytes =
         std::fs::read(crate::support::lab_root().join("models/standard.safetensors")).unwrap();
     let literal: Vec<String> = bytes.iter().map(u8::to_string).collect();
-    let source = format!(
-        "use aisec_sdk::rng::Rng;\n\
-         use aisec_sdk::theft::Answers;\n\
-         use aisec_sdk::{{Cnn, Device, Result, Tensor}};\n\
-         const VICTIM: &[u8] = &[{}];\n\
-         pub fn next_queries(_: Answers, _: usize, _: &Tensor, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Option<Tensor>> {{ Ok(None) }}\n\
-         pub fn train_copy(_: Answers, _: &Tensor, _: &Tensor, _: &mut Rng) -> Result<Cnn> {{\n    \
-         let tensors = aisec_sdk::candle::safetensors::load_buffer(VICTIM, &Device::Cpu)?;\n    \
-         Cnn::from_tensors(tensors, std::path::Path::new(\"pasted\"))\n}}\n",
-        literal.join(",")
+    let source = asking_nothing(
+        &format!("const VICTIM: &[u8] = &[{}];", literal.join(",")),
+        "let tensors = aisec_sdk::candle::safetensors::load_buffer(VICTIM, &Device::Cpu)?;\n    \
+         Cnn::from_tensors(tensors, std::path::Path::new(\"pasted\"))",
     );
     let report = grade_failing("extraction", &source, "6");
-    for setting in [
-        "probabilities, 1000",
-        "probabilities, 4000",
-        "labels only, 4000",
-    ] {
+    for setting in SETTINGS {
         let agrees = check_named(&report, &format!("{setting} queries: the copy agrees"));
         assert_eq!(agrees["passed"], false, "{agrees}");
         let measured = agrees["measured"].as_str().unwrap();
