@@ -129,3 +129,30 @@ fn the_victims_file_pasted_into_the_source_agrees_only_by_chance() {
         assert!(agreement < 50.0, "{measured}");
     }
 }
+
+#[test]
+fn queries_outside_the_pixel_range_are_refused() {
+    // Every first-round query pushed above 1 (and one pixel made NaN): the API refuses the
+    // batch instead of answering it.
+    let report = grade_edited_solution(
+        "extraction",
+        "8",
+        &[(
+            "    if asked.dim(0)? == 0 {\n",
+            "    if asked.dim(0)? == 0 {\n        \
+             let mut pixels = population.narrow(0, 0, 10)?.flatten_all()?.to_vec1::<f32>()?;\n        \
+             pixels.iter_mut().for_each(|p| *p += 1.5);\n        \
+             pixels[0] = f32::NAN;\n        \
+             return Ok(Some(Tensor::from_vec(pixels, (10, 1, 28, 28), &Device::Cpu)?));\n",
+        )],
+    );
+    let answered = check_named(&report, "every batch of queries is answered");
+    assert_eq!(answered["passed"], false, "{answered}");
+    assert!(
+        answered["measured"]
+            .as_str()
+            .unwrap()
+            .contains("7840 pixel values are not numbers in [0, 1]"),
+        "{answered}"
+    );
+}
