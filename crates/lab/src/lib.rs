@@ -3,10 +3,12 @@
 //! Exercises never depend on this crate; the SDK is theirs.
 
 pub mod adversary;
+pub mod backdoor;
 pub mod bench;
 pub mod checks;
 pub mod error;
 pub mod exercise;
+pub mod federated;
 pub mod harness;
 pub mod llm;
 pub mod manifest;

@@ -15,6 +15,7 @@
 //! Everything runs on the CPU, in f32; tensors are candle tensors.
 
 pub mod analysis;
+pub mod backdoor;
 pub mod data;
 pub mod error;
 mod kernels;

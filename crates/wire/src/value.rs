@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use aisec_sdk::backdoor::{Backdoor, Trigger};
 use aisec_sdk::llm::{Deployment, GuardLevel, Login, Message, Verdict};
 use aisec_sdk::rng::Rng;
 use aisec_sdk::supply_chain::{FileVerdict, ManifestEntry};
@@ -189,6 +190,38 @@ impl Value for ClientLog {
             .to_vec1::<u32>()
             .map_err(error)?;
         ClientLog::new(times, images, predicted).map_err(error)
+    }
+}
+
+impl Value for Backdoor {
+    fn put(&self) -> Result<Vec<u8>, WireError> {
+        let data = &self.poisoned;
+        let labels = Tensor::from_slice(data.labels(), data.len(), &Device::Cpu).map_err(error)?;
+        let target = Tensor::from_slice(&[self.target], 1, &Device::Cpu).map_err(error)?;
+        put_tensors([
+            ("images", data.images()),
+            ("labels", &labels),
+            ("mask", self.trigger.mask()),
+            ("pattern", self.trigger.pattern()),
+            ("target", &target),
+        ])
+    }
+
+    fn take(bytes: &[u8]) -> Result<Self, WireError> {
+        let mut tensors = take_tensors(bytes, "backdoor")?;
+        let images = named(&mut tensors, "images", DType::F32)?;
+        let labels = named(&mut tensors, "labels", DType::U32)?
+            .to_vec1::<u32>()
+            .map_err(error)?;
+        let mask = named(&mut tensors, "mask", DType::F32)?;
+        let pattern = named(&mut tensors, "pattern", DType::F32)?;
+        let target = match named(&mut tensors, "target", DType::U32)?.to_vec1::<u32>() {
+            Ok(target) if target.len() == 1 => target[0],
+            _ => return Err(error("the backdoor's target is not one class")),
+        };
+        let poisoned = Dataset::new(images, labels).map_err(error)?;
+        let trigger = Trigger::new(&mask, &pattern).map_err(error)?;
+        Backdoor::new(poisoned, trigger, target).map_err(error)
     }
 }
 
@@ -392,7 +425,7 @@ macro_rules! returns {
 
 returns!(
     results: Tensor, Vec<f64>, Vec<usize>, Vec<u32>, Vec<FileVerdict>, f64, Cnn, Dataset,
-        Verdict, Option<String>, Login, Vec<String>, Option<Tensor>, bool;
+        Verdict, Option<String>, Login, Vec<String>, Option<Tensor>, bool, Backdoor;
     plain: f64, f32, u64, usize, bool, Vec<f64>, Vec<usize>
 );
 
@@ -419,6 +452,53 @@ mod tests {
                 b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
             );
         }
+    }
+
+    #[test]
+    fn backdoors_round_trip_and_a_bad_one_is_refused() {
+        let images = Tensor::rand(0f32, 1f32, (2, 1, 28, 28), &Device::Cpu).unwrap();
+        let data = Dataset::new(images, vec![4, 7]).unwrap();
+        let trigger = Trigger::patch(1, 2, &[vec![1.0, 0.0]]).unwrap();
+        let backdoor = Backdoor::new(data, trigger, 7).unwrap();
+        let back = Backdoor::take(&backdoor.put().unwrap()).unwrap();
+        assert_eq!(back.poisoned.labels(), &[4, 7]);
+        assert_eq!(back.target, 7);
+        assert_eq!(back.trigger.area().unwrap(), 2.0);
+        // A mask value above 1 and a target that is not a class are refused on arrival.
+        let x = Tensor::zeros((1, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+        let l = Tensor::new(&[1u32], &Device::Cpu).unwrap();
+        let plane = Tensor::full(2f32, (1, 28, 28), &Device::Cpu).unwrap();
+        let zero = Tensor::zeros((1, 28, 28), DType::F32, &Device::Cpu).unwrap();
+        let target = Tensor::new(&[3u32], &Device::Cpu).unwrap();
+        let bytes = put_tensors([
+            ("images", &x),
+            ("labels", &l),
+            ("mask", &plane),
+            ("pattern", &zero),
+            ("target", &target),
+        ])
+        .unwrap();
+        assert!(
+            Backdoor::take(&bytes)
+                .unwrap_err()
+                .0
+                .contains("not in [0, 1]")
+        );
+        let target = Tensor::new(&[12u32], &Device::Cpu).unwrap();
+        let bytes = put_tensors([
+            ("images", &x),
+            ("labels", &l),
+            ("mask", &zero),
+            ("pattern", &zero),
+            ("target", &target),
+        ])
+        .unwrap();
+        assert!(
+            Backdoor::take(&bytes)
+                .unwrap_err()
+                .0
+                .contains("not in 0..10")
+        );
     }
 
     #[test]
