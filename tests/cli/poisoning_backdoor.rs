@@ -14,8 +14,8 @@ fn a_backdoor_over_its_budget_fails_and_is_not_trained_on() {
         "backdoor",
         SEED,
         &[(
-            "while chosen.len() < budget",
-            "while chosen.len() < budget + 50",
+            "let mut rng = rng::rng(seed, \"backdoor\");",
+            "let budget = budget + 50;\n    let mut rng = rng::rng(seed, \"backdoor\");",
         )],
     );
     let budget = check_named(&report, "stays within the budget");
