@@ -232,13 +232,14 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
         let rows: Vec<usize> = audit.changed.iter().copied().take(6).collect();
         let poisoned = backdoor.poisoned.select(&rows)?;
         let original = train.select(&rows)?;
-        let path = checks::show_pairs(
+        let path = checks::show_pairs_tagged(
             ctx,
             "poisoned-rows",
-            "Training rows before and after poisoning (label shown: before, then after)",
+            "Some of your changed training rows, as given and as you returned them, read by the clean-rows model (true label → reading)",
             &measured.clean_model,
             &original,
             poisoned.images(),
+            ("given", "yours"),
         )?;
         pictures.push(path.display().to_string());
     }
@@ -262,7 +263,15 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
             &measured.poisoned_model,
         ),
     ] {
-        let path = checks::show_pairs(ctx, name, title, model, &digits, &stamped)?;
+        let path = checks::show_pairs_tagged(
+            ctx,
+            name,
+            title,
+            model,
+            &digits,
+            &stamped,
+            ("clean", "triggered"),
+        )?;
         pictures.push(path.display().to_string());
     }
     let bars_path = ctx.out_dir()?.join("attack-success.png");

@@ -178,6 +178,19 @@ pub fn show_pairs(
     clean: &Dataset,
     adv: &Tensor,
 ) -> Result<std::path::PathBuf> {
+    show_pairs_tagged(ctx, name, title, model, clean, adv, ("clean", "adv"))
+}
+
+/// [`show_pairs`] with the captions' tags of the two rows named, e.g. ("clean", "triggered").
+pub fn show_pairs_tagged(
+    ctx: &Context,
+    name: &str,
+    title: &str,
+    model: &Cnn,
+    clean: &Dataset,
+    adv: &Tensor,
+    tags: (&str, &str),
+) -> Result<std::path::PathBuf> {
     let n = clean.len().min(6);
     let clean = clean.head(n)?;
     let adv = adv.narrow(0, 0, n)?;
@@ -205,8 +218,8 @@ pub fn show_pairs(
             render::digits_row(&digits, ctx.color())
         };
         ctx.say(&format!("{title}\n"));
-        ctx.say(&row(&clean_pixels, &clean_guess, "clean"));
-        ctx.say(&row(&adv_pixels, &adv_guess, "adv"));
+        ctx.say(&row(&clean_pixels, &clean_guess, tags.0));
+        ctx.say(&row(&adv_pixels, &adv_guess, tags.1));
         ctx.say(&format!("picture: {}\n", path.display()));
     }
     Ok(path)
