@@ -13,6 +13,12 @@ mod hostile;
 mod llm;
 #[path = "cli/poisoning.rs"]
 mod poisoning;
+#[path = "cli/poisoning_backdoor.rs"]
+mod poisoning_backdoor;
+#[path = "cli/poisoning_backdoor_detect.rs"]
+mod poisoning_backdoor_detect;
+#[path = "cli/poisoning_robust_aggregation.rs"]
+mod poisoning_robust_aggregation;
 #[path = "cli/privacy.rs"]
 mod privacy;
 #[path = "cli/supply_chain.rs"]

@@ -354,6 +354,24 @@ fn submissions_that_do_nothing_useful_score_zero() {
         "rag-injection",
         "use aisec_sdk::Result;\npub fn defend(_: &str, chunks: &[String]) -> Result<Vec<String>> {\n    Ok(chunks.to_vec())\n}\n",
     );
+    // The poisoning track's backdoor: a trigger, but no row stamped with it.
+    write_student(
+        lab,
+        "backdoor",
+        "use aisec_sdk::backdoor::{Backdoor, Trigger};\nuse aisec_sdk::{Dataset, Result};\npub fn backdoor(train: &Dataset, _: usize, _: u64) -> Result<Backdoor> {\n    Backdoor::new(train.clone(), Trigger::patch(23, 23, &vec![vec![1.0; 4]; 4])?, 0)\n}\n",
+    );
+    // A backdoor detector that flags nothing: no false alarm, and no poison found.
+    write_student(
+        lab,
+        "backdoor-detect",
+        "use aisec_sdk::{Cnn, Dataset, Result};\npub fn detect(model: &Cnn, train: &Dataset, seed: u64) -> Result<Vec<usize>> {\n    let _ = (model, train, seed);\n    Ok(Vec::new())\n}\n",
+    );
+    // A federated server that never moves: well formed, and useless with or without attack.
+    write_student(
+        lab,
+        "robust-aggregation",
+        "use aisec_sdk::{DType, Device, Result, Tensor};\npub fn aggregate(updates: &Tensor, byzantine: usize) -> Result<Tensor> {\n    let _ = byzantine;\n    Ok(Tensor::zeros(updates.dim(1)?, DType::F32, &Device::Cpu)?)\n}\n",
+    );
     // The model-theft track: an extraction that asks nothing, a detector that flags no one,
     // and a watermark never trained in, with a verifier that claims nothing.
     write_student(
