@@ -116,6 +116,8 @@ fn federation(ctx: &Context, settings: &Settings) -> Result<Federation> {
 struct Trace {
     accuracy: Vec<f64>,
     diverged: bool,
+    /// The first round (from 1) whose aggregate left the honest rows' range, and where.
+    steered: Option<(usize, String)>,
 }
 
 impl Trace {
@@ -158,6 +160,7 @@ fn play<E>(
     Ok(Ok(Trace {
         accuracy,
         diverged: session.diverged(),
+        steered: None,
     }))
 }
 
@@ -184,16 +187,20 @@ fn candidate(
     let f = fed.n_byzantine();
     let mut session = fed.start(attack, strength);
     let mut round = 0;
-    play(&mut session, tick, |updates| {
+    let mut steered = None;
+    let trace = play(&mut session, tick, |updates| {
         round += 1;
         let reply = match exercise::aggregate(&updates.tensor()?, f) {
             Ok(reply) => reply,
             Err(e) => return Ok(Err(Stop::Failed(e))),
         };
-        Ok(updates
-            .validate(&reply)
-            .map_err(|why| Stop::Refused(why, round)))
-    })
+        let aggregate = updates.validate(&reply);
+        if let (Ok(values), None) = (&aggregate, &steered) {
+            steered = updates.outside_honest_range(values).map(|why| (round, why));
+        }
+        Ok(aggregate.map_err(|why| Stop::Refused(why, round)))
+    })?;
+    Ok(trace.map(|trace| Trace { steered, ..trace }))
 }
 
 /// One scenario's accuracy traces: the candidate's rule and FedAvg.
@@ -298,12 +305,21 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
                 percent(min)
             ),
             None => format!(">= {}", percent(min)),
-        };
+        } + ", every aggregate within the honest updates' range";
+        // An aggregate outside every honest client's range was steered (by the attackers'
+        // rows or by the rule itself): whatever accuracy it reached is not the rule's to claim.
+        let steered = s
+            .yours
+            .steered
+            .as_ref()
+            .map_or(String::new(), |(round, why)| {
+                format!("; round {round}'s aggregate was steered off the honest updates: {why}")
+            });
         ctx.check(
             &check_name(s.attack),
-            yours >= floor,
+            yours >= floor && s.yours.steered.is_none(),
             format!(
-                "yours {}, FedAvg {}{} ({setting})",
+                "yours {}, FedAvg {}{} ({setting}){steered}",
                 percent(yours),
                 percent(theirs),
                 if s.fedavg.diverged { " (diverged)" } else { "" }

@@ -99,3 +99,42 @@ fn the_coordinate_wise_median_survives_loud_attacks_but_not_one_sided_ones() {
         "{report}"
     );
 }
+
+#[test]
+fn a_step_of_the_rules_own_choosing_fails_even_inside_the_rows_range() {
+    // Screens the long rows away like a robust rule, then, whenever it saw an attacker, makes
+    // its own step: 20 times the screened mean, clamped into the range all rows span. That
+    // range is huge under the loud attacks, so the reply is well formed; the honest rows'
+    // range is not, and the scenario fails whatever accuracy the step reaches (a pretrained
+    // model can be written into the server the same way).
+    let report = grade(
+        "    let rows = updates.to_vec2::<f32>()?;\n    \
+         let (n, d) = (rows.len(), rows[0].len());\n    \
+         let length = |r: &Vec<f32>| r.iter().map(|v| v * v).sum::<f32>().sqrt();\n    \
+         let mut lengths: Vec<f32> = rows.iter().map(length).collect();\n    \
+         lengths.sort_by(f32::total_cmp);\n    \
+         let median = lengths[n / 2];\n    \
+         let keep: Vec<&Vec<f32>> = rows.iter().filter(|r| length(r) <= 2.0 * median).collect();\n    \
+         let gain = if keep.len() < n { 20.0 } else { 1.0 };\n    \
+         let values: Vec<f32> = (0..d).map(|j| {\n        \
+             let low = rows.iter().map(|r| r[j]).fold(0f32, f32::min);\n        \
+             let high = rows.iter().map(|r| r[j]).fold(0f32, f32::max);\n        \
+             (gain * keep.iter().map(|r| r[j]).sum::<f32>() / keep.len() as f32).clamp(low, high)\n    \
+         }).collect();\n    \
+         Ok(Tensor::from_vec(values, d, &Device::Cpu)?)",
+    );
+    assert!(
+        passed(&report, "every aggregate is well formed"),
+        "{report}"
+    );
+    assert!(passed(&report, "accuracy with no attack"), "{report}");
+    for attack in ["scaled", "gaussian"] {
+        let check = check_named(&report, &format!("accuracy under {attack}"));
+        assert_eq!(check["passed"], false, "{report}");
+        let measured = check["measured"].as_str().unwrap();
+        assert!(
+            measured.contains("steered off the honest updates"),
+            "{measured}"
+        );
+    }
+}
