@@ -10,7 +10,6 @@ use aisec_lab::{Error, Result, plot, poison, render};
 use aisec_sdk::analysis::{self, Pca};
 use aisec_sdk::backdoor::Trigger;
 use aisec_sdk::data::N_CLASSES;
-use aisec_sdk::metrics::Confusion;
 use aisec_sdk::ndarray::Axis;
 use aisec_sdk::rng::{self, RngCore};
 use aisec_sdk::{Cnn, Dataset};
@@ -135,16 +134,6 @@ fn backdoored_run(ctx: &Context, settings: &Settings) -> Result<Backdoored> {
     last.ok_or_else(|| Error::invalid("backdoor plan", "no plan was drawn"))
 }
 
-/// Why `flagged` does not name rows of an `n`-row training set, if it does not.
-fn out_of_range(flagged: &[usize], n: usize) -> Option<String> {
-    flagged.iter().find(|&&row| row >= n).map(|row| {
-        format!(
-            "row {row} is out of range (the training set has {n} rows, 0 to {})",
-            n - 1
-        )
-    })
-}
-
 /// The plan in a check's name: "5x5 checker → 1 on 9.8%" (placeholders take no commas).
 fn short(plan: &Plan) -> String {
     format!(
@@ -153,18 +142,6 @@ fn short(plan: &Plan) -> String {
         format!("{:?}", plan.shape).to_lowercase(),
         plan.target,
         100.0 * plan.rate
-    )
-}
-
-fn describe(detection: &Confusion) -> String {
-    format!(
-        "precision {:.3}, recall {:.3}, F1 {:.3} ({} flagged, {} of them poisoned, {} poisoned in all)",
-        detection.precision(),
-        detection.recall(),
-        detection.f1(),
-        detection.true_positives + detection.false_positives,
-        detection.true_positives,
-        detection.true_positives + detection.false_negatives
     )
 }
 
@@ -242,7 +219,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
 
     // 1. False alarms on the clean set.
     if let Some(flagged) = ctx.student("runs on a clean training set", clean_answer) {
-        if let Some(reason) = out_of_range(&flagged, n) {
+        if let Some(reason) = poison::out_of_range(&flagged, n) {
             ctx.check(
                 "flagged rows are training rows (clean set)",
                 false,
@@ -269,7 +246,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     let Some(flagged) = ctx.student("detects on the backdoored run", answer) else {
         return Ok(());
     };
-    if let Some(reason) = out_of_range(&flagged, n) {
+    if let Some(reason) = poison::out_of_range(&flagged, n) {
         ctx.check(
             "flagged rows are training rows",
             false,
@@ -286,7 +263,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
         detection.f1() >= min_f1,
         format!(
             "{}; backdoor {}, opening the model for {} of held-out digits",
-            describe(&detection),
+            poison::describe_detection(&detection),
             plan.describe(),
             percent(run.attack_success)
         ),
@@ -295,7 +272,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     );
 
     // 3. Repair: retrain without the flagged rows; the trigger must stop working.
-    let n_flagged = detection.true_positives + detection.false_positives;
+    let n_flagged = poison::flagged_count(&detection);
     let kept = n - n_flagged;
     let max_attack = bars.max_attack_success_after_repair;
     let max_gap = bars.max_points_below_clean_after_repair / 100.0;
@@ -375,7 +352,7 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
 
     ctx.fresh_runner()?;
     let flagged = exercise::detect(&run.shown.model, data, ctx.runner_seed("detect"))?;
-    if let Some(reason) = out_of_range(&flagged, n) {
+    if let Some(reason) = poison::out_of_range(&flagged, n) {
         return Err(Error::invalid("detect", reason));
     }
     let detection = poison::score(&flagged, &run.poisoned, n);
@@ -413,7 +390,10 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
             target_scores = Some(scores);
         }
     }
-    ctx.say(&format!("\nYour detector: {}\n", describe(&detection)));
+    ctx.say(&format!(
+        "\nYour detector: {}\n",
+        poison::describe_detection(&detection)
+    ));
 
     let mut pictures = Vec::new();
     // The spectral signature of the target label, by ground truth.
@@ -486,7 +466,7 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
     }
 
     // Repair.
-    let kept = n - (detection.true_positives + detection.false_positives);
+    let kept = n - (poison::flagged_count(&detection));
     let mut repaired = None;
     if kept >= n / 2 {
         let clean = clean_run(ctx, epochs)?;
@@ -532,7 +512,7 @@ fn show(ctx: &mut Context, settings: &Settings) -> Result<()> {
         "poisoned": run.poisoned.len(),
         "labels": labels,
         "detection": {
-            "flagged": detection.true_positives + detection.false_positives,
+            "flagged": poison::flagged_count(&detection),
             "true_positives": detection.true_positives,
             "precision": detection.precision(),
             "recall": detection.recall(),

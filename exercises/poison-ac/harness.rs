@@ -7,7 +7,6 @@ use aisec_lab::serde_json::json;
 use aisec_lab::{Error, Result, plot, render};
 use aisec_sdk::analysis::{self, KMeans, Pca};
 use aisec_sdk::data::N_CLASSES;
-use aisec_sdk::metrics::Confusion;
 use aisec_sdk::ndarray::Axis;
 use aisec_sdk::{Cnn, Dataset};
 use serde::Deserialize;
@@ -98,33 +97,6 @@ fn held_out_class(ctx: &Context, class: u32) -> Result<Dataset> {
     Ok(Dataset::concat(&[&test, &population])?)
 }
 
-/// Flagged rows must name rows of the training set.
-fn in_range(flagged: &[usize], n: usize) -> std::result::Result<(), String> {
-    match flagged.iter().find(|&&row| row >= n) {
-        Some(row) => Err(format!(
-            "row {row} is out of range (the training set has {n} rows)"
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Distinct rows flagged.
-fn flagged_count(detection: &Confusion) -> usize {
-    detection.true_positives + detection.false_positives
-}
-
-fn describe(detection: &Confusion) -> String {
-    format!(
-        "precision {:.3}, recall {:.3}, F1 {:.3} ({} flagged, {} of them poisoned, {} poisoned in all)",
-        detection.precision(),
-        detection.recall(),
-        detection.f1(),
-        flagged_count(detection),
-        detection.true_positives,
-        detection.true_positives + detection.false_negatives
-    )
-}
-
 pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> {
     let epochs = settings.epochs;
     let min_f1 = bars.min_f1;
@@ -143,7 +115,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     ) else {
         return Ok(());
     };
-    if let Err(reason) = in_range(&false_alarms, data.train.len()) {
+    if let Some(reason) = poison::out_of_range(&false_alarms, data.train.len()) {
         ctx.check(
             "flagged rows are training rows (clean set)",
             false,
@@ -181,7 +153,7 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     ) else {
         return Ok(());
     };
-    if let Err(reason) = in_range(&flagged, data.train.len()) {
+    if let Some(reason) = poison::out_of_range(&flagged, data.train.len()) {
         ctx.check(
             "flagged rows are training rows",
             false,
@@ -195,13 +167,13 @@ pub fn check(ctx: &mut Context, settings: &Settings, bars: &Bars) -> Result<()> 
     ctx.check(
         &format!("finds the flipped labels ({})", plan.describe()),
         detection.f1() >= min_f1,
-        describe(&detection),
+        poison::describe_detection(&detection),
         format!("F1 >= {min_f1}"),
         "small clusters exist in every class; decide per class whether its suspect cluster is read as another class by a model that never saw it",
     );
 
     // 3. Repair: retrain without the flagged rows; the source class must come back.
-    let kept = data.train.len() - flagged_count(&detection);
+    let kept = data.train.len() - poison::flagged_count(&detection);
     if kept < data.train.len() / 2 {
         ctx.check(
             "repair recovers the source class",
@@ -280,7 +252,9 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
     ));
 
     let flagged = exercise::detect(&run.model, train_set, ctx.runner_seed("detect"))?;
-    in_range(&flagged, train_set.len()).map_err(|reason| Error::invalid("detect", reason))?;
+    if let Some(reason) = poison::out_of_range(&flagged, train_set.len()) {
+        return Err(Error::invalid("detect", reason));
+    }
     let detection = poison::score(&flagged, &run.poisoned.flipped, run.poisoned.data.len());
     let is_flagged = {
         let mut marks = vec![false; train_set.len()];
@@ -323,7 +297,10 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
             target_clusters = Some(c);
         }
     }
-    ctx.say(&format!("\nYour detector: {}\n", describe(&detection)));
+    ctx.say(&format!(
+        "\nYour detector: {}\n",
+        poison::describe_detection(&detection)
+    ));
 
     // Some flagged digits, with their label and (where poisoned) what they really were.
     let shown: Vec<usize> = flagged.iter().copied().take(6).collect();
@@ -431,7 +408,7 @@ fn show(ctx: &mut Context, epochs: usize) -> Result<()> {
         "poisoned": run.poisoned.flipped.len(),
         "classes": classes,
         "detection": {
-            "flagged": flagged_count(&detection),
+            "flagged": poison::flagged_count(&detection),
             "true_positives": detection.true_positives,
             "precision": detection.precision(),
             "recall": detection.recall(),

@@ -6,7 +6,7 @@ use crate::support::{check_named, grade_edited_solution, grade_failing, passed};
 const SEED: &str = "4";
 
 /// The reference's line that stamps the chosen rows.
-const STAMP: &str = "let stamped = trigger.apply(&train.select(&chosen)?.images().clone())?;";
+const STAMP: &str = "let stamped = trigger.apply(train.select(&chosen)?.images())?;";
 
 #[test]
 fn a_backdoor_over_its_budget_fails_and_is_not_trained_on() {
@@ -95,7 +95,7 @@ fn a_trigger_without_poisoned_rows_does_not_open_anything() {
         SEED,
         &[(
             STAMP,
-            "chosen.clear();\n    let stamped = trigger.apply(&train.select(&chosen)?.images().clone())?;",
+            "chosen.clear();\n    let stamped = trigger.apply(train.select(&chosen)?.images())?;",
         )],
     );
     assert!(passed(&report, "stays within the budget"), "{report}");

@@ -163,6 +163,35 @@ pub fn score(flagged: &[usize], poisoned: &[usize], n: usize) -> Confusion {
     Confusion::from_indices(flagged, poisoned, n)
 }
 
+/// The first of `flagged` that is not a row of a training set of `n` rows, as the reason a
+/// detector's answer is refused.
+pub fn out_of_range(flagged: &[usize], n: usize) -> Option<String> {
+    flagged.iter().find(|&&row| row >= n).map(|row| {
+        format!(
+            "row {row} is out of range (the training set has {n} rows, 0 to {})",
+            n.saturating_sub(1)
+        )
+    })
+}
+
+/// The distinct rows a detection flagged.
+pub fn flagged_count(detection: &Confusion) -> usize {
+    detection.true_positives + detection.false_positives
+}
+
+/// A detection as the poisoning checks report it: precision, recall and F1 with the counts.
+pub fn describe_detection(detection: &Confusion) -> String {
+    format!(
+        "precision {:.3}, recall {:.3}, F1 {:.3} ({} flagged, {} of them poisoned, {} poisoned in all)",
+        detection.precision(),
+        detection.recall(),
+        detection.f1(),
+        flagged_count(detection),
+        detection.true_positives,
+        detection.true_positives + detection.false_negatives
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +286,15 @@ mod tests {
         assert!((s.recall() - 0.5).abs() < 1e-12);
         assert!((s.f1() - 4.0 / 7.0).abs() < 1e-12);
         assert_eq!(score(&[], &[1], 10).f1(), 0.0);
+        assert_eq!(flagged_count(&s), 3);
+        assert_eq!(
+            describe_detection(&s),
+            "precision 0.667, recall 0.500, F1 0.571 (3 flagged, 2 of them poisoned, 4 poisoned in all)"
+        );
+        assert_eq!(out_of_range(&[1, 9], 10), None);
+        assert_eq!(
+            out_of_range(&[1, 10, 12], 10).unwrap(),
+            "row 10 is out of range (the training set has 10 rows, 0 to 9)"
+        );
     }
 }

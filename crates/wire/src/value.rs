@@ -467,38 +467,22 @@ mod tests {
         // A mask value above 1 and a target that is not a class are refused on arrival.
         let x = Tensor::zeros((1, 1, 28, 28), DType::F32, &Device::Cpu).unwrap();
         let l = Tensor::new(&[1u32], &Device::Cpu).unwrap();
-        let plane = Tensor::full(2f32, (1, 28, 28), &Device::Cpu).unwrap();
         let zero = Tensor::zeros((1, 28, 28), DType::F32, &Device::Cpu).unwrap();
-        let target = Tensor::new(&[3u32], &Device::Cpu).unwrap();
-        let bytes = put_tensors([
-            ("images", &x),
-            ("labels", &l),
-            ("mask", &plane),
-            ("pattern", &zero),
-            ("target", &target),
-        ])
-        .unwrap();
-        assert!(
-            Backdoor::take(&bytes)
-                .unwrap_err()
-                .0
-                .contains("not in [0, 1]")
-        );
-        let target = Tensor::new(&[12u32], &Device::Cpu).unwrap();
-        let bytes = put_tensors([
-            ("images", &x),
-            ("labels", &l),
-            ("mask", &zero),
-            ("pattern", &zero),
-            ("target", &target),
-        ])
-        .unwrap();
-        assert!(
-            Backdoor::take(&bytes)
-                .unwrap_err()
-                .0
-                .contains("not in 0..10")
-        );
+        let refusal = |mask: &Tensor, target: u32| {
+            let target = Tensor::new(&[target], &Device::Cpu).unwrap();
+            let bytes = put_tensors([
+                ("images", &x),
+                ("labels", &l),
+                ("mask", mask),
+                ("pattern", &zero),
+                ("target", &target),
+            ])
+            .unwrap();
+            Backdoor::take(&bytes).unwrap_err().0
+        };
+        let bright = Tensor::full(2f32, (1, 28, 28), &Device::Cpu).unwrap();
+        assert!(refusal(&bright, 3).contains("not in [0, 1]"));
+        assert!(refusal(&zero, 12).contains("not in 0..10"));
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn backdoor(train: &Dataset, budget: usize, seed: u64) -> Result<Backdoor> {
         }
     }
 
-    let stamped = trigger.apply(&train.select(&chosen)?.images().clone())?;
+    let stamped = trigger.apply(train.select(&chosen)?.images())?;
     let stamped = stamped.flatten_from(1)?.to_vec2::<f32>()?;
     let mut images = train.images().flatten_all()?.to_vec1::<f32>()?;
     let mut labels = train.labels().to_vec();
